@@ -1,0 +1,4 @@
+//! The `warpgrad` command line.
+fn main() {
+    println!("warpgrad: under construction");
+}

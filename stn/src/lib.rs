@@ -1,0 +1,1 @@
+//! stn crate (under construction).
