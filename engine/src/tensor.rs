@@ -231,6 +231,12 @@ impl Tensor {
         self.data[off]
     }
 
+    /// Changes the shape in place; the caller guarantees the size is unchanged.
+    pub(crate) fn set_shape_unchecked(&mut self, shape: &[usize]) {
+        debug_assert_eq!(shape.iter().product::<usize>(), self.data.len());
+        self.shape = shape.to_vec();
+    }
+
     /// True if both share the same storage (a cheap clone).
     pub fn shares_storage(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.data, &other.data)
