@@ -1,0 +1,272 @@
+//! The sampler of a spatial transformer (paper §3.3): PyTorch's `grid_sample`
+//! as one fused op on plain tensors, forward and backward.
+//!
+//! V^c_i = Σ_n Σ_m U^c_nm k(x_s_i − m) k(y_s_i − n) (eq. 3), with k the nearest
+//! (eq. 4), bilinear (eq. 5) or bicubic kernel; the backward gives ∂U (eq. 6)
+//! and ∂(x_s, y_s) (eq. 7), both with PyTorch's conventions, to 1e-5 relative.
+//!
+//! Layout: per output row the grid is split into x and y buffers and each mode
+//! fills per-axis taps (indices, weights, weight derivatives) as
+//! structure-of-arrays ([`separable`]); the sum of eq. (3) then runs over those
+//! contiguous buffers. Work is split into fixed-size pieces (never by thread
+//! arrival), and every output value is summed in a fixed order, so results are
+//! bit-identical for any number of threads:
+//! - forward: tasks of (batch item, block of output rows), each writing its rows
+//!   of every channel;
+//! - ∂U: one task per (batch item, channel) plane, which walks the output
+//!   pixels in order and scatter-adds into its own plane;
+//! - ∂grid: tasks of (batch item, block of output rows), summing channels in order.
+//!
+//! Wild coordinates (NaN, ±Inf, |pixel| > 2²²) never read out of bounds: NaN
+//! samples 0, ±Inf and huge values behave like a point far outside (0 with
+//! zero padding, the edge with border, a well-defined reflection), and their
+//! gradient w.r.t. the grid is 0. Non-finite *input* values are not masked:
+//! an out-of-range tap reads a clamped pixel with weight 0, so an Inf/NaN
+//! pixel can leak into its neighbouring samples.
+
+mod bicubic;
+mod bilinear;
+mod coords;
+mod nearest;
+mod options;
+mod separable;
+
+pub use options::{Mode, Padding, SampleOptions};
+
+use engine::Tensor;
+use rayon::prelude::*;
+use separable::{grid_grad_row, sample_row, scatter_row, FillAxis, RowTaps};
+
+/// Output pixels per forward / ∂grid task (rows are grouped up to about this).
+const TASK_PIXELS: usize = 4096;
+
+/// Samples `input` (N×C×H×W) at the points of `grid` (N×H'×W'×2, x first, in
+/// [−1, 1] normalised coordinates), giving N×C×H'×W'; equals PyTorch's
+/// `F.grid_sample(input, grid, mode, padding_mode, align_corners)`.
+///
+/// # Panics
+/// If the shapes do not fit together or the input has an empty spatial size.
+pub fn grid_sample(input: &Tensor, grid: &Tensor, opts: SampleOptions) -> Tensor {
+    let s = Shapes::check("grid_sample", input, grid, None);
+    match opts.mode {
+        Mode::Bilinear => forward::<2>(input, grid, &s, bilinear::fill_axis, opts),
+        Mode::Nearest => forward::<1>(input, grid, &s, nearest::fill_axis, opts),
+        Mode::Bicubic => forward::<4>(input, grid, &s, bicubic::fill_axis, opts),
+    }
+}
+
+/// Backward of [`grid_sample`]: `(∂L/∂input, ∂L/∂grid)` given `grad_output`
+/// = ∂L/∂output (N×C×H'×W').
+///
+/// # Panics
+/// As [`grid_sample`], or if `grad_output` is not N×C×H'×W'.
+pub fn grid_sample_backward(
+    input: &Tensor,
+    grid: &Tensor,
+    grad_output: &Tensor,
+    opts: SampleOptions,
+) -> (Tensor, Tensor) {
+    let (gi, gg) = grid_sample_backward_masked(input, grid, grad_output, opts, true, true);
+    (
+        gi.expect("the input gradient was asked for"),
+        gg.expect("the grid gradient was asked for"),
+    )
+}
+
+/// Backward of [`grid_sample`] computing only the gradients asked for: the
+/// common case in a spatial transformer is an image that needs no gradient,
+/// which skips the scatter into ∂input entirely.
+///
+/// # Panics
+/// As [`grid_sample_backward`].
+pub fn grid_sample_backward_masked(
+    input: &Tensor,
+    grid: &Tensor,
+    grad_output: &Tensor,
+    opts: SampleOptions,
+    need_input: bool,
+    need_grid: bool,
+) -> (Option<Tensor>, Option<Tensor>) {
+    let s = Shapes::check("grid_sample_backward", input, grid, Some(grad_output));
+    let gi = need_input.then(|| match opts.mode {
+        Mode::Bilinear => grad_input::<2>(grid, grad_output, &s, bilinear::fill_axis, opts),
+        Mode::Nearest => grad_input::<1>(grid, grad_output, &s, nearest::fill_axis, opts),
+        Mode::Bicubic => grad_input::<4>(grid, grad_output, &s, bicubic::fill_axis, opts),
+    });
+    let gg = need_grid.then(|| match opts.mode {
+        Mode::Bilinear => grad_grid::<2>(input, grid, grad_output, &s, bilinear::fill_axis, opts),
+        // Eq. (4) is piecewise constant: its gradient w.r.t. the grid is 0.
+        Mode::Nearest => Tensor::zeros(grid.shape()),
+        Mode::Bicubic => grad_grid::<4>(input, grid, grad_output, &s, bicubic::fill_axis, opts),
+    });
+    (gi, gg)
+}
+
+/// The sizes of one sampling problem, checked once.
+struct Shapes {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Shapes {
+    fn check(name: &str, input: &Tensor, grid: &Tensor, grad_output: Option<&Tensor>) -> Shapes {
+        let (is, gs) = (input.shape(), grid.shape());
+        assert!(
+            is.len() == 4 && gs.len() == 4 && gs[3] == 2 && is[0] == gs[0],
+            "{name}: input must be N×C×H×W and grid N×H'×W'×2, got input {is:?} and grid {gs:?}"
+        );
+        assert!(
+            is[2] > 0 && is[3] > 0,
+            "{name}: input has an empty spatial size: {is:?}"
+        );
+        let s = Shapes {
+            n: is[0],
+            c: is[1],
+            h: is[2],
+            w: is[3],
+            ho: gs[1],
+            wo: gs[2],
+        };
+        if let Some(go) = grad_output {
+            assert!(
+                go.shape() == [s.n, s.c, s.ho, s.wo],
+                "{name}: grad_output must be {:?} for input {is:?} and grid {gs:?}, got {:?}",
+                [s.n, s.c, s.ho, s.wo],
+                go.shape()
+            );
+        }
+        s
+    }
+
+    /// Output rows per task: a fixed number, independent of the thread count.
+    fn rows_per_task(&self) -> usize {
+        (TASK_PIXELS / self.wo.max(1)).max(1)
+    }
+}
+
+fn forward<const K: usize>(
+    input: &Tensor,
+    grid: &Tensor,
+    s: &Shapes,
+    fill: FillAxis<K>,
+    opts: SampleOptions,
+) -> Tensor {
+    let out_plane = s.ho * s.wo;
+    let mut out = vec![0.0f32; s.n * s.c * out_plane];
+    if out.is_empty() {
+        return Tensor::from_vec(out, &[s.n, s.c, s.ho, s.wo]);
+    }
+    let rows = s.rows_per_task();
+    let blocks = s.ho.div_ceil(rows);
+    // One task per (batch item, block of rows), holding that block of every
+    // channel's output plane.
+    let mut tasks: Vec<(usize, usize, Vec<&mut [f32]>)> = Vec::with_capacity(s.n * blocks);
+    for (b, out_n) in out.chunks_mut(s.c * out_plane).enumerate() {
+        let first = tasks.len();
+        tasks.extend((0..blocks).map(|k| (b, k * rows, Vec::with_capacity(s.c))));
+        for plane in out_n.chunks_mut(out_plane) {
+            for (k, piece) in plane.chunks_mut(rows * s.wo).enumerate() {
+                tasks[first + k].2.push(piece);
+            }
+        }
+    }
+    let (inp, grd) = (input.data(), grid.data());
+    let in_plane = s.h * s.w;
+    tasks.into_par_iter().for_each(|(b, row0, mut pieces)| {
+        let mut taps = RowTaps::<K>::new(s.wo);
+        let in_n = &inp[b * s.c * in_plane..][..s.c * in_plane];
+        let nrows = pieces[0].len() / s.wo;
+        for r in 0..nrows {
+            let grid_row = &grd[(b * s.ho + row0 + r) * s.wo * 2..][..s.wo * 2];
+            taps.compute(grid_row, s.h, s.w, fill, opts);
+            for (plane, piece) in in_n.chunks_exact(in_plane).zip(pieces.iter_mut()) {
+                sample_row(plane, s.w, &taps, &mut piece[r * s.wo..][..s.wo]);
+            }
+        }
+    });
+    Tensor::from_vec(out, &[s.n, s.c, s.ho, s.wo])
+}
+
+fn grad_input<const K: usize>(
+    grid: &Tensor,
+    grad_output: &Tensor,
+    s: &Shapes,
+    fill: FillAxis<K>,
+    opts: SampleOptions,
+) -> Tensor {
+    let in_plane = s.h * s.w;
+    let out_plane = s.ho * s.wo;
+    let mut gin = vec![0.0f32; s.n * s.c * in_plane];
+    if gin.is_empty() || out_plane == 0 {
+        return Tensor::from_vec(gin, &[s.n, s.c, s.h, s.w]);
+    }
+    let (grd, gout) = (grid.data(), grad_output.data());
+    // One task per (batch item, channel) plane: it owns its slice of ∂U and
+    // adds into it in output-pixel order, so no two threads touch one value.
+    gin.par_chunks_mut(in_plane)
+        .enumerate()
+        .for_each(|(p, gplane)| {
+            let b = p / s.c;
+            let mut taps = RowTaps::<K>::new(s.wo);
+            let gout_plane = &gout[p * out_plane..][..out_plane];
+            for (r, gout_row) in gout_plane.chunks_exact(s.wo).enumerate() {
+                let grid_row = &grd[(b * s.ho + r) * s.wo * 2..][..s.wo * 2];
+                taps.compute(grid_row, s.h, s.w, fill, opts);
+                scatter_row(gplane, s.w, &taps, gout_row);
+            }
+        });
+    Tensor::from_vec(gin, &[s.n, s.c, s.h, s.w])
+}
+
+fn grad_grid<const K: usize>(
+    input: &Tensor,
+    grid: &Tensor,
+    grad_output: &Tensor,
+    s: &Shapes,
+    fill: FillAxis<K>,
+    opts: SampleOptions,
+) -> Tensor {
+    let in_plane = s.h * s.w;
+    let out_plane = s.ho * s.wo;
+    let mut ggrid = vec![0.0f32; s.n * out_plane * 2];
+    if ggrid.is_empty() {
+        return Tensor::from_vec(ggrid, grid.shape());
+    }
+    let (inp, grd, gout) = (input.data(), grid.data(), grad_output.data());
+    let rows = s.rows_per_task();
+    ggrid
+        .par_chunks_mut(out_plane * 2)
+        .enumerate()
+        .for_each(|(b, gg_n)| {
+            let in_n = &inp[b * s.c * in_plane..][..s.c * in_plane];
+            gg_n.par_chunks_mut(rows * s.wo * 2)
+                .enumerate()
+                .for_each(|(k, chunk)| {
+                    let mut taps = RowTaps::<K>::new(s.wo);
+                    let mut gix = vec![0.0f32; s.wo];
+                    let mut giy = vec![0.0f32; s.wo];
+                    for (r, out_row) in chunk.chunks_exact_mut(s.wo * 2).enumerate() {
+                        let row = k * rows + r;
+                        let grid_row = &grd[(b * s.ho + row) * s.wo * 2..][..s.wo * 2];
+                        taps.compute(grid_row, s.h, s.w, fill, opts);
+                        gix.fill(0.0);
+                        giy.fill(0.0);
+                        // Sum the channels in order (fixed, thread-independent).
+                        for (ch, plane) in in_n.chunks_exact(in_plane).enumerate() {
+                            let gout_row = &gout[((b * s.c + ch) * s.ho + row) * s.wo..][..s.wo];
+                            grid_grad_row(plane, s.w, &taps, gout_row, &mut gix, &mut giy);
+                        }
+                        // Chain rule through padding and unnormalisation.
+                        for (j, xy) in out_row.chunks_exact_mut(2).enumerate() {
+                            xy[0] = gix[j] * taps.x.mult[j];
+                            xy[1] = giy[j] * taps.y.mult[j];
+                        }
+                    }
+                });
+        });
+    Tensor::from_vec(ggrid, grid.shape())
+}
