@@ -547,7 +547,8 @@ fn parse<R: Read>(
     // Grows only as bytes arrive; the +1 detects trailing data cheaply.
     let mut bytes = Vec::new();
     r.by_ref()
-        .take(expected + 1)
+        // Saturating: dims can multiply to exactly u64::MAX bytes.
+        .take(expected.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| on_err(r, e))?;
     let got = bytes.len() as u64;

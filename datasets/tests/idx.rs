@@ -294,6 +294,28 @@ fn dimension_product_overflow() {
 }
 
 #[test]
+fn dims_multiplying_to_exactly_u64_max_do_not_overflow() {
+    // 65535 * 42009217 * 6700417 == u64::MAX: fits, but "+1" would not.
+    for r in read_both(
+        &idx_bytes(0x08, &[65535, 42_009_217, 6_700_417], &[1; 9]),
+        "max.idx",
+    ) {
+        let e = r.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                IdxError::DataTruncated {
+                    expected: u64::MAX,
+                    got: 9,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn huge_header_claim_fails_fast_raw_gzip_and_file() {
     // 4e9 * 28 * 28 claimed f64 items would be terabytes; 100 bytes present.
     let b = idx_bytes(0x08, &[4_000_000_000, 28, 28], &[7; 100]);
