@@ -8,11 +8,11 @@
 
 use engine::npy::read_npy;
 use engine::Tensor;
+use std::path::PathBuf;
 use stn::{
     affine_grid, affine_grid_backward, grid_sample, grid_sample_backward, Mode, Padding,
     SampleOptions,
 };
-use std::path::PathBuf;
 
 const TOL: f32 = 1e-5;
 
@@ -82,8 +82,7 @@ fn grid_sample_matches_pytorch_for_every_mode_padding_and_alignment() {
                     let stem = format!("{mname}_{pname}_{tag}_{case}");
                     let out = grid_sample(&input, &grid, opts);
                     let (gi, gg) = grid_sample_backward(&input, &grid, &gout, opts);
-                    for (what, got) in [("output", &out), ("grad_input", &gi), ("grad_grid", &gg)]
-                    {
+                    for (what, got) in [("output", &out), ("grad_input", &gi), ("grad_grid", &gg)] {
                         let want = fixture(&format!("{stem}_{what}"));
                         let e = compare(&format!("{stem} {what}"), got, &want, &mut failures);
                         worst_overall = worst_overall.max(e);
@@ -123,7 +122,10 @@ fn kink_fixtures_really_sit_on_integer_pixel_coordinates() {
                 u == u.round()
             })
             .count();
-        assert!(on_integer >= 10, "{tag}: only {on_integer} integer x coordinates");
+        assert!(
+            on_integer >= 10,
+            "{tag}: only {on_integer} integer x coordinates"
+        );
     }
 }
 
@@ -143,7 +145,12 @@ fn affine_grid_and_its_backward_match_pytorch() {
             let size = [size[0], size[1], size[2], size[3]];
             let theta = fixture(&format!("{stem}_theta"));
             let grid = affine_grid(&theta, size, ac);
-            let e1 = compare(&stem, &grid, &fixture(&format!("{stem}_grid")), &mut failures);
+            let e1 = compare(
+                &stem,
+                &grid,
+                &fixture(&format!("{stem}_grid")),
+                &mut failures,
+            );
             let gt = affine_grid_backward(&fixture(&format!("{stem}_grad_grid")), size, ac);
             let e2 = compare(
                 &format!("{stem} backward"),

@@ -61,7 +61,11 @@ pub(crate) fn fill_axis(
         // ∂grid (PyTorch's own f32 result is off by as much).
         let u = unnormalise_f64(x, size, align_corners);
         let (_, ok, tame_grad) = tame(u as f32);
-        let u = u.max(-WILD as f64).min(WILD as f64);
+        let u = if u.is_nan() {
+            0.0
+        } else {
+            u.clamp(-WILD as f64, WILD as f64)
+        };
         let i0 = u.floor();
         let f = u - i0;
         let i0 = i0 as f32;

@@ -37,8 +37,12 @@ pub(crate) fn unnormalise(x: f32, size: usize, align_corners: bool) -> f32 {
 /// nothing) and 1 otherwise, and `grad` is 1 only for a tame coordinate.
 #[inline]
 pub(crate) fn tame(u: f32) -> (f32, f32, f32) {
-    // f32::max/min return the non-NaN operand, so NaN becomes −WILD.
-    let c = u.max(-WILD).min(WILD);
+    // NaN becomes −WILD (any finite value would do: `ok` masks it out).
+    let c = if u.is_nan() {
+        -WILD
+    } else {
+        u.clamp(-WILD, WILD)
+    };
     let ok = if u.is_nan() { 0.0 } else { 1.0 };
     let grad = if u.abs() <= WILD { 1.0 } else { 0.0 };
     (c, ok, grad)
