@@ -5,7 +5,7 @@
 //! Both are computed in f64 and rounded once, so they agree with a float64
 //! reference to the last bit or so; the work is tiny next to the sampler.
 
-use engine::Tensor;
+use engine::{Tensor, Var};
 use rayon::prelude::*;
 
 /// The base grid along one axis of `steps` points: linspace(−1, 1), scaled by
@@ -105,6 +105,18 @@ pub fn affine_grid_backward(grad_grid: &Tensor, size: [usize; 4], align_corners:
             });
     }
     Tensor::from_vec(out, &[n, 2, 3])
+}
+
+/// [`affine_grid`] recorded on the tape, with [`affine_grid_backward`] as its
+/// backward (∂x_s/∂θ of eq. 1).
+///
+/// # Panics
+/// As [`affine_grid`].
+pub fn affine_grid_var(theta: &Var, size: [usize; 4], align_corners: bool) -> Var {
+    let output = affine_grid(theta.value(), size, align_corners);
+    Var::custom_op("affine_grid", &[theta], output, move |g, needs| {
+        vec![needs[0].then(|| affine_grid_backward(g, size, align_corners))]
+    })
 }
 
 #[cfg(test)]

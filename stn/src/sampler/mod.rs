@@ -30,8 +30,10 @@ mod coords;
 mod nearest;
 mod options;
 mod separable;
+mod var;
 
 pub use options::{Mode, Padding, SampleOptions};
+pub use var::grid_sample_var;
 
 use engine::Tensor;
 use rayon::prelude::*;
