@@ -43,7 +43,7 @@ fn check_theta(name: &str, theta_shape: &[usize], size: [usize; 4]) {
 
 /// Eq. (1) over a regular output grid: for θ (N×2×3) and the output size
 /// `[n, c, h, w]`, the sampling grid N×H×W×2 (x first) with
-/// grid[n, i, j] = θ_n · (x_j, y_i, 1)ᵀ; equals `F.affine_grid(θ, size, align_corners)`.
+/// `grid[n, i, j] = θ[n] · (x_j, y_i, 1)ᵀ`; equals `F.affine_grid(θ, size, align_corners)`.
 ///
 /// # Panics
 /// If θ is not `size[0]`×2×3.
@@ -69,7 +69,7 @@ pub fn affine_grid(theta: &Tensor, size: [usize; 4], align_corners: bool) -> Ten
 }
 
 /// Backward of [`affine_grid`]: ∂L/∂θ (N×2×3) from ∂L/∂grid (N×H×W×2);
-/// ∂L/∂θ_n[k] = Σ_ij ∂L/∂grid[n, i, j, k] · (x_j, y_i, 1) (x_s is linear in θ).
+/// `∂L/∂θ[n, k, :] = Σ_ij ∂L/∂grid[n, i, j, k] · (x_j, y_i, 1)` (x_s is linear in θ).
 ///
 /// # Panics
 /// If `grad_grid` is not N×H×W×2 for `size = [n, c, h, w]`.

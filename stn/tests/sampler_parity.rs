@@ -59,7 +59,7 @@ const PADDINGS: [(Padding, &str); 3] = [
     (Padding::Border, "border"),
     (Padding::Reflection, "reflection"),
 ];
-const CASES: [&str; 3] = ["up", "down", "kinks"];
+const CASES: [&str; 4] = ["up", "down", "kinks", "thin"];
 
 #[test]
 fn grid_sample_matches_pytorch_for_every_mode_padding_and_alignment() {
@@ -92,7 +92,7 @@ fn grid_sample_matches_pytorch_for_every_mode_padding_and_alignment() {
             }
         }
     }
-    assert_eq!(checked, 54);
+    assert_eq!(checked, 72);
     assert!(
         failures.is_empty(),
         "{} of {} comparisons exceed {TOL:e}:\n{}",

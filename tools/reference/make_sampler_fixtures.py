@@ -1,7 +1,7 @@
 """Write the PyTorch reference fixtures for warpgrad's sampler and affine grid.
 
 Every combination of mode (bilinear, nearest, bicubic) x padding (zeros,
-border, reflection) x align_corners (False, True) is evaluated on three
+border, reflection) x align_corners (False, True) is evaluated on four
 cases that share their inputs per align_corners setting:
 
 * ``up``    input 2x3x5x6, output 7x9: a random affine warp of a regular grid
@@ -13,6 +13,8 @@ cases that share their inputs per align_corners setting:
             ties) and points just outside the image. The sizes make these
             values dyadic, so they are exact in float32 AND float64 and the
             reference evaluates PyTorch's sub-gradient at exactly the kink.
+* ``thin``  input 2x3x1x4, output 3x5: a one-pixel-high image (reflection and
+            clamping on a degenerate axis), points in [-1.5, 1.5].
 
 Inputs are drawn in float32; the reference is computed by PyTorch in float64 on
 those exact float32 values, then cast to float32. (That is the correctly
@@ -89,6 +91,13 @@ def make_cases(ac, rng):
     for name, (inp, grid, oshape) in cases.items():
         out[name] = (inp.astype(np.float32), grid.astype(np.float32),
                      rng.normal(0, 1, oshape).astype(np.float32))
+    # thin: a one-pixel-high input (the degenerate axis of every padding),
+    # drawn from its own generator so the other cases stay as they were.
+    thin = np.random.default_rng(7 + int(ac))
+    n, c, h, w, ho, wo = 2, 3, 1, 4, 3, 5
+    out["thin"] = (thin.normal(0, 1, (n, c, h, w)).astype(np.float32),
+                   thin.uniform(-1.5, 1.5, (n, ho, wo, 2)).astype(np.float32),
+                   thin.normal(0, 1, (n, c, ho, wo)).astype(np.float32))
     return out
 
 

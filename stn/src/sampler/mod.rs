@@ -7,7 +7,7 @@
 //!
 //! Layout: per output row the grid is split into x and y buffers and each mode
 //! fills per-axis taps (indices, weights, weight derivatives) as
-//! structure-of-arrays ([`separable`]); the sum of eq. (3) then runs over those
+//! structure-of-arrays (module `separable`); the sum of eq. (3) then runs over those
 //! contiguous buffers. Work is split into fixed-size pieces (never by thread
 //! arrival), and every output value is summed in a fixed order, so results are
 //! bit-identical for any number of threads:
