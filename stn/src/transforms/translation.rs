@@ -1,0 +1,48 @@
+//! Translation: A_θ = [[1, 0, t_x], [0, 1, t_y]], the affine transform of
+//! eq. (1) restricted to a shift (in normalised units: t_x = 1 moves by half
+//! the image width).
+
+use super::{affine_matrix, check_theta, grid_from_affine, linear_params, Transform};
+use engine::Var;
+
+/// θ = (t_x, t_y) → A_θ − I, as rows of a 2×6 matrix.
+const TO_AFFINE: [f32; 12] = [
+    0.0, 0.0, 1.0, 0.0, 0.0, 0.0, // t_x at A13
+    0.0, 0.0, 0.0, 0.0, 0.0, 1.0, // t_y at A23
+];
+
+/// The translation: 2 parameters θ = (t_x, t_y), identity (0, 0). The output
+/// pixel at x_t samples the input at x_t + t_x.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Translation;
+
+impl Translation {
+    /// The translation.
+    pub fn new() -> Translation {
+        Translation
+    }
+}
+
+impl Transform for Translation {
+    fn name(&self) -> &'static str {
+        "translation"
+    }
+
+    fn num_params(&self) -> usize {
+        2
+    }
+
+    fn identity(&self) -> Vec<f32> {
+        vec![0.0, 0.0]
+    }
+
+    fn grid(&self, theta: &Var, out_hw: [usize; 2], align_corners: bool) -> Var {
+        check_theta(self.name(), theta, 2);
+        let a = linear_params(theta, &TO_AFFINE, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+        grid_from_affine(&a, out_hw, align_corners)
+    }
+
+    fn matrix(&self, theta: &[f32]) -> Option<[[f32; 3]; 3]> {
+        Some(affine_matrix(&[1.0, 0.0, theta[0], 0.0, 1.0, theta[1]]))
+    }
+}
