@@ -1,13 +1,16 @@
 //! # datasets
 //!
-//! The IDX file format ([`idx`]) and MNIST ([`mnist`]).
+//! The IDX file format ([`idx`]), MNIST ([`mnist`]) and the paper's
+//! distorted variants ([`distort`]).
 
+pub mod distort;
 pub mod idx;
 pub mod mnist;
 
 pub use idx::{
     read_idx, read_idx_from, write_idx, write_idx_to, IdxArray, IdxData, IdxError, IdxType,
 };
+pub use distort::{Batch, DistortedMnist, Distortions, Variant, TEST_EPOCH};
 pub use mnist::{default_data_dir, load_mnist, Mnist, Split, DEFAULT_DATA_DIR};
 
 use std::fmt;

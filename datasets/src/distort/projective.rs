@@ -1,0 +1,87 @@
+//! P: the digit scaled, then its four corners moved by Gaussian noise, and
+//! the image warped by the projective map those corners define.
+
+use super::geometry::Homography;
+use engine::rng::Rng;
+use rand::Rng as _;
+use rand_distr::{Distribution, Normal};
+
+/// Parameters of P.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjectiveParams {
+    /// Smallest scale (0.75).
+    pub scale_min: f32,
+    /// Largest scale (1.0).
+    pub scale_max: f32,
+    /// Standard deviation of each corner's displacement, in pixels (5).
+    pub corner_std_px: f32,
+}
+
+impl Default for ProjectiveParams {
+    fn default() -> Self {
+        ProjectiveParams {
+            scale_min: 0.75,
+            scale_max: 1.0,
+            corner_std_px: 5.0,
+        }
+    }
+}
+
+/// What was drawn for one P sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Drawn {
+    /// The scale about the image centre.
+    pub scale: f32,
+    /// Displacement of each corner (top-left, top-right, bottom-right,
+    /// bottom-left) after scaling, in pixels.
+    pub corner_offsets: [[f32; 2]; 4],
+}
+
+/// The image's corners (pixel-box corners, pixel centres at integers).
+fn corners() -> [[f64; 2]; 4] {
+    let e = crate::mnist::SIDE as f64 - 0.5;
+    [[-0.5, -0.5], [e, -0.5], [e, e], [-0.5, e]]
+}
+
+impl ProjectiveParams {
+    /// Draws one sample.
+    pub fn draw(&self, rng: &mut Rng) -> Drawn {
+        let scale = rng.gen_range(self.scale_min..=self.scale_max);
+        let noise = Normal::new(0.0f32, self.corner_std_px).expect("corner_std_px must be >= 0");
+        let mut corner_offsets = [[0.0; 2]; 4];
+        for c in &mut corner_offsets {
+            *c = [noise.sample(rng), noise.sample(rng)];
+        }
+        Drawn {
+            scale,
+            corner_offsets,
+        }
+    }
+}
+
+impl Drawn {
+    /// Where each corner lands on the output.
+    pub fn destination_corners(&self) -> [[f64; 2]; 4] {
+        let c = (crate::mnist::SIDE as f64 - 1.0) / 2.0;
+        let mut d = corners();
+        for (p, o) in d.iter_mut().zip(&self.corner_offsets) {
+            for k in 0..2 {
+                p[k] = c + self.scale as f64 * (p[k] - c) + o[k] as f64;
+            }
+        }
+        d
+    }
+
+    pub(crate) fn map(&self) -> Homography {
+        // Output corners → source corners; fall back to the plain scale if the
+        // noise made the quadrilateral degenerate (astronomically rare).
+        Homography::from_points(&self.destination_corners(), &corners()).unwrap_or_else(|| {
+            let plain = Drawn {
+                scale: self.scale,
+                corner_offsets: [[0.0; 2]; 4],
+            };
+            Homography::from_points(&plain.destination_corners(), &corners())
+                .expect("a scaled square is never degenerate")
+        })
+    }
+}
