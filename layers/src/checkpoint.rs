@@ -1,0 +1,621 @@
+//! Checkpoints: a versioned binary file of named tensors, optimiser state,
+//! named u64 words (RNG/stream state), step, epoch and the run's
+//! configuration (a JSON string from the caller), with a CRC-32 checksum.
+//!
+//! # Format (version 1, all integers little-endian)
+//! ```text
+//! offset 0   magic      8 bytes  "WGRDCKPT"
+//!        8   version    u32      1
+//!       12   reserved   u32      0
+//!       16   body_len   u64
+//!       24   body       body_len bytes
+//!   24+len   crc32      u32      CRC-32 (IEEE 802.3, reflected, poly 0xEDB88320,
+//!                                init/xorout 0xFFFFFFFF) of bytes [0, 24+len)
+//! body:
+//!   step u64, epoch u64, config: u64 length + UTF-8 bytes,
+//!   params:      u64 count, then tensors
+//!   optim:       u64 count, then tensors
+//!   optim words: u64 count, then words
+//!   words:       u64 count, then words
+//! tensor: name (u32 length + UTF-8), ndim u32 (≤ 8), dims u64 × ndim,
+//!         values f32 × Π dims
+//! word:   name (u32 length + UTF-8), value u64
+//! ```
+//!
+//! # Safety of loading
+//! The whole file is read (its size is what the file system reports), then
+//! checked in order: magic, version, length (`Truncated` / `TrailingData`),
+//! checksum, then parsed. Every length read from the file is checked against
+//! the bytes that remain before anything is allocated from it, so a corrupt
+//! header can never cause a huge allocation or a panic. Every error names
+//! the file.
+//!
+//! # Atomic writes
+//! [`Checkpoint::save`] writes a temporary file in the destination folder,
+//! fsyncs it, renames it over the destination and fsyncs the folder, so a
+//! crash leaves either the old or the new checkpoint, never a mixture.
+
+use crate::module::Param;
+use crate::optim::{OptimState, Optimizer};
+use byteorder::{ByteOrder, LittleEndian as LE, WriteBytesExt};
+use engine::Tensor;
+use std::collections::HashSet;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The 8 magic bytes at the start of every checkpoint.
+pub const MAGIC: [u8; 8] = *b"WGRDCKPT";
+/// The format version written by this crate (and the newest it reads).
+pub const VERSION: u32 = 1;
+/// Bytes before the body.
+const HEADER: usize = 24;
+/// Largest accepted tensor rank.
+const MAX_NDIM: usize = 8;
+
+/// CRC-32 lookup table (IEEE, reflected polynomial 0xEDB88320).
+const CRC_TABLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+/// CRC-32 (IEEE 802.3, as in zlib/PNG): `crc32(b"123456789") == 0xCBF43926`.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        c = CRC_TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8);
+    }
+    c ^ 0xFFFF_FFFF
+}
+
+/// What went wrong with a checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckpointErrorKind {
+    /// Reading or writing failed.
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        message: String,
+    },
+    /// The file ends before the length its header promises.
+    Truncated {
+        /// Bytes needed.
+        expected: u64,
+        /// Bytes present.
+        actual: u64,
+    },
+    /// The file is longer than its header says.
+    TrailingData {
+        /// Bytes expected.
+        expected: u64,
+        /// Bytes present.
+        actual: u64,
+    },
+    /// Not a warpgrad checkpoint.
+    BadMagic {
+        /// The first 8 bytes found.
+        found: [u8; 8],
+    },
+    /// Written by a newer (or unknown) format version.
+    UnsupportedVersion {
+        /// The version in the file.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+    /// The stored checksum does not match the contents (corruption).
+    ChecksumMismatch {
+        /// CRC-32 stored in the file.
+        stored: u32,
+        /// CRC-32 of the contents.
+        computed: u32,
+    },
+    /// The checksum matches but the body is inconsistent.
+    Malformed {
+        /// What is wrong.
+        what: String,
+    },
+    /// A tensor the model (or optimiser) needs is not in the file.
+    MissingTensor {
+        /// Its name.
+        name: String,
+    },
+    /// The file holds a tensor the model (or optimiser) does not have.
+    UnexpectedTensor {
+        /// Its name.
+        name: String,
+    },
+    /// A tensor has another shape than the model's.
+    ShapeMismatch {
+        /// Its name.
+        name: String,
+        /// The model's shape.
+        expected: Vec<usize>,
+        /// The file's shape.
+        found: Vec<usize>,
+    },
+    /// A named word (counter, RNG state) is not in the file.
+    MissingWord {
+        /// Its name.
+        name: String,
+    },
+}
+
+impl fmt::Display for CheckpointErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use CheckpointErrorKind::*;
+        match self {
+            Io { op, message } => write!(f, "{op} failed: {message}"),
+            Truncated { expected, actual } => {
+                write!(f, "truncated: {actual} bytes, the header needs {expected}")
+            }
+            TrailingData { expected, actual } => write!(
+                f,
+                "{actual} bytes but the header says {expected}: trailing data"
+            ),
+            BadMagic { found } => write!(f, "not a warpgrad checkpoint (magic {found:02x?})"),
+            UnsupportedVersion { found, supported } => write!(
+                f,
+                "format version {found} is not supported (this build reads up to {supported})"
+            ),
+            ChecksumMismatch { stored, computed } => write!(
+                f,
+                "checksum mismatch: stored CRC-32 {stored:08x}, contents give {computed:08x} (file corrupt)"
+            ),
+            Malformed { what } => write!(f, "malformed body: {what}"),
+            MissingTensor { name } => write!(f, "tensor {name:?} is missing"),
+            UnexpectedTensor { name } => write!(f, "unexpected tensor {name:?}"),
+            ShapeMismatch {
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "tensor {name:?} has shape {found:?}, the model needs {expected:?}"
+            ),
+            MissingWord { name } => write!(f, "word {name:?} is missing"),
+        }
+    }
+}
+
+/// A checkpoint error, naming the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointError {
+    /// The file involved (empty for an in-memory checkpoint).
+    pub path: PathBuf,
+    /// What went wrong.
+    pub kind: CheckpointErrorKind,
+}
+
+impl fmt::Display for CheckpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "checkpoint {}: {}", self.path.display(), self.kind)
+    }
+}
+
+impl std::error::Error for CheckpointError {}
+
+/// The contents of a checkpoint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Checkpoint {
+    /// Training step.
+    pub step: u64,
+    /// Epoch.
+    pub epoch: u64,
+    /// The run's configuration, as JSON (opaque to this crate).
+    pub config: String,
+    /// Model parameters by name.
+    pub params: Vec<(String, Tensor)>,
+    /// Optimiser state.
+    pub optim: OptimState,
+    /// Other named words, e.g. RNG stream state.
+    pub words: Vec<(String, u64)>,
+    /// The file this was loaded from (empty if built in memory).
+    pub source: PathBuf,
+}
+
+/// A read cursor that never reads past the end.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+fn malformed(what: impl Into<String>) -> CheckpointErrorKind {
+    CheckpointErrorKind::Malformed { what: what.into() }
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], CheckpointErrorKind> {
+        if self.buf.len() - self.pos < n {
+            return Err(malformed(format!(
+                "{what} needs {n} bytes, {} remain",
+                self.buf.len() - self.pos
+            )));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u32(&mut self, what: &str) -> Result<u32, CheckpointErrorKind> {
+        Ok(LE::read_u32(self.take(4, what)?))
+    }
+    fn u64(&mut self, what: &str) -> Result<u64, CheckpointErrorKind> {
+        Ok(LE::read_u64(self.take(8, what)?))
+    }
+    fn len_u64(&mut self, what: &str) -> Result<usize, CheckpointErrorKind> {
+        let n = self.u64(what)?;
+        usize::try_from(n).map_err(|_| malformed(format!("{what} {n} is too large")))
+    }
+    fn string(&mut self, len: usize, what: &str) -> Result<String, CheckpointErrorKind> {
+        let b = self.take(len, what)?;
+        String::from_utf8(b.to_vec()).map_err(|_| malformed(format!("{what} is not UTF-8")))
+    }
+    fn name(&mut self) -> Result<String, CheckpointErrorKind> {
+        let n = self.u32("name length")? as usize;
+        self.string(n, "name")
+    }
+    fn tensor(&mut self) -> Result<(String, Tensor), CheckpointErrorKind> {
+        let name = self.name()?;
+        let nd = self.u32("rank")? as usize;
+        if nd > MAX_NDIM {
+            return Err(malformed(format!(
+                "tensor {name:?} has rank {nd} > {MAX_NDIM}"
+            )));
+        }
+        let mut shape = Vec::with_capacity(nd);
+        for _ in 0..nd {
+            shape.push(self.len_u64("dimension")?);
+        }
+        let bytes = engine::checked_numel(&shape)
+            .and_then(|n| n.checked_mul(4))
+            .ok_or_else(|| malformed(format!("tensor {name:?} shape {shape:?} overflows")))?;
+        // `take` checks the size against the remaining bytes before we allocate.
+        let raw = self.take(bytes, &format!("values of tensor {name:?}"))?;
+        let mut v = vec![0.0f32; bytes / 4];
+        LE::read_f32_into(raw, &mut v);
+        let t = Tensor::try_from_vec(v, &shape).map_err(|e| malformed(e.to_string()))?;
+        Ok((name, t))
+    }
+    fn tensors(&mut self, section: &str) -> Result<Vec<(String, Tensor)>, CheckpointErrorKind> {
+        let n = self.len_u64(section)?;
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for _ in 0..n {
+            let (name, t) = self.tensor()?;
+            if !seen.insert(name.clone()) {
+                return Err(malformed(format!("{section}: duplicate tensor {name:?}")));
+            }
+            out.push((name, t));
+        }
+        Ok(out)
+    }
+    fn words(&mut self, section: &str) -> Result<Vec<(String, u64)>, CheckpointErrorKind> {
+        let n = self.len_u64(section)?;
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for _ in 0..n {
+            let name = self.name()?;
+            let v = self.u64("word value")?;
+            if !seen.insert(name.clone()) {
+                return Err(malformed(format!("{section}: duplicate word {name:?}")));
+            }
+            out.push((name, v));
+        }
+        Ok(out)
+    }
+}
+
+fn put_name(out: &mut Vec<u8>, name: &str) {
+    out.write_u32::<LE>(name.len() as u32).unwrap_or(());
+    out.extend_from_slice(name.as_bytes());
+}
+
+fn put_tensors(out: &mut Vec<u8>, ts: &[(String, Tensor)]) {
+    out.write_u64::<LE>(ts.len() as u64).unwrap_or(());
+    for (name, t) in ts {
+        put_name(out, name);
+        out.write_u32::<LE>(t.ndim() as u32).unwrap_or(());
+        for &d in t.shape() {
+            out.write_u64::<LE>(d as u64).unwrap_or(());
+        }
+        let start = out.len();
+        out.resize(start + 4 * t.numel(), 0);
+        LE::write_f32_into(t.data(), &mut out[start..]);
+    }
+}
+
+fn put_words(out: &mut Vec<u8>, ws: &[(String, u64)]) {
+    out.write_u64::<LE>(ws.len() as u64).unwrap_or(());
+    for (name, v) in ws {
+        put_name(out, name);
+        out.write_u64::<LE>(*v).unwrap_or(());
+    }
+}
+
+impl Checkpoint {
+    /// An empty checkpoint at a step and epoch with a configuration string.
+    pub fn new(step: u64, epoch: u64, config: impl Into<String>) -> Checkpoint {
+        Checkpoint {
+            step,
+            epoch,
+            config: config.into(),
+            ..Checkpoint::default()
+        }
+    }
+
+    /// Stores the parameters' values under their names.
+    ///
+    /// # Panics
+    /// If two parameters share a name.
+    pub fn with_params(mut self, params: &[&Param]) -> Checkpoint {
+        crate::module::check_unique_names(params);
+        self.params = params
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .collect();
+        self
+    }
+
+    /// Stores the optimiser's state.
+    pub fn with_optimizer(mut self, opt: &dyn Optimizer) -> Checkpoint {
+        self.optim = opt.state();
+        self
+    }
+
+    /// Stores a named word (e.g. an RNG seed or stream position).
+    pub fn with_word(mut self, name: &str, value: u64) -> Checkpoint {
+        self.words.push((name.to_string(), value));
+        self
+    }
+
+    fn err(&self, kind: CheckpointErrorKind) -> CheckpointError {
+        CheckpointError {
+            path: self.source.clone(),
+            kind,
+        }
+    }
+
+    /// The encoded file contents.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.write_u64::<LE>(self.step).unwrap_or(());
+        body.write_u64::<LE>(self.epoch).unwrap_or(());
+        body.write_u64::<LE>(self.config.len() as u64).unwrap_or(());
+        body.extend_from_slice(self.config.as_bytes());
+        put_tensors(&mut body, &self.params);
+        put_tensors(&mut body, &self.optim.tensors);
+        put_words(&mut body, &self.optim.words);
+        put_words(&mut body, &self.words);
+        let mut out = Vec::with_capacity(HEADER + body.len() + 4);
+        out.extend_from_slice(&MAGIC);
+        out.write_u32::<LE>(VERSION).unwrap_or(());
+        out.write_u32::<LE>(0).unwrap_or(());
+        out.write_u64::<LE>(body.len() as u64).unwrap_or(());
+        out.extend_from_slice(&body);
+        let crc = crc32(&out);
+        out.write_u32::<LE>(crc).unwrap_or(());
+        out
+    }
+
+    /// Decodes file contents; `path` is only used to name errors.
+    ///
+    /// # Errors
+    /// Every way the bytes can be wrong, checked in the order of the module docs.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint, CheckpointError> {
+        let e = |kind| CheckpointError {
+            path: path.to_path_buf(),
+            kind,
+        };
+        let actual = bytes.len() as u64;
+        let truncated = |expected: u64| e(CheckpointErrorKind::Truncated { expected, actual });
+        if bytes.len() < 8 {
+            return Err(truncated((HEADER + 4) as u64));
+        }
+        if bytes[..8] != MAGIC {
+            let mut found = [0u8; 8];
+            found.copy_from_slice(&bytes[..8]);
+            return Err(e(CheckpointErrorKind::BadMagic { found }));
+        }
+        if bytes.len() < 12 {
+            return Err(truncated((HEADER + 4) as u64));
+        }
+        let version = LE::read_u32(&bytes[8..12]);
+        if version != VERSION {
+            return Err(e(CheckpointErrorKind::UnsupportedVersion {
+                found: version,
+                supported: VERSION,
+            }));
+        }
+        if bytes.len() < HEADER + 4 {
+            return Err(truncated((HEADER + 4) as u64));
+        }
+        let body_len = LE::read_u64(&bytes[16..24]);
+        let expected = body_len.saturating_add((HEADER + 4) as u64);
+        if actual < expected {
+            return Err(truncated(expected));
+        }
+        if actual > expected {
+            return Err(e(CheckpointErrorKind::TrailingData { expected, actual }));
+        }
+        let end = bytes.len() - 4;
+        let stored = LE::read_u32(&bytes[end..]);
+        let computed = crc32(&bytes[..end]);
+        if stored != computed {
+            return Err(e(CheckpointErrorKind::ChecksumMismatch {
+                stored,
+                computed,
+            }));
+        }
+        let mut r = Reader {
+            buf: &bytes[HEADER..end],
+            pos: 0,
+        };
+        let parse = |r: &mut Reader| -> Result<Checkpoint, CheckpointErrorKind> {
+            let step = r.u64("step")?;
+            let epoch = r.u64("epoch")?;
+            let clen = r.len_u64("config length")?;
+            let config = r.string(clen, "config")?;
+            let params = r.tensors("params")?;
+            let tensors = r.tensors("optimiser tensors")?;
+            let owords = r.words("optimiser words")?;
+            let words = r.words("words")?;
+            if r.pos != r.buf.len() {
+                return Err(malformed(format!(
+                    "{} unread bytes after the last section",
+                    r.buf.len() - r.pos
+                )));
+            }
+            Ok(Checkpoint {
+                step,
+                epoch,
+                config,
+                params,
+                optim: OptimState {
+                    tensors,
+                    words: owords,
+                },
+                words,
+                source: path.to_path_buf(),
+            })
+        };
+        parse(&mut r).map_err(e)
+    }
+
+    /// Writes the checkpoint atomically (temp file + fsync + rename).
+    ///
+    /// # Errors
+    /// [`CheckpointErrorKind::Io`] naming the step that failed.
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        let io = |op: &'static str| {
+            move |err: std::io::Error| CheckpointError {
+                path: path.to_path_buf(),
+                kind: CheckpointErrorKind::Io {
+                    op,
+                    message: err.to_string(),
+                },
+            }
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let file_name = path
+            .file_name()
+            .map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+        let bytes = self.to_bytes();
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()
+        };
+        if let Err(err) = write() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io("writing the temporary file")(err));
+        }
+        if let Err(err) = std::fs::rename(&tmp, path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io("renaming the temporary file")(err));
+        }
+        // Make the rename itself durable; not every platform can open a folder.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Reads and checks a checkpoint file.
+    ///
+    /// # Errors
+    /// I/O, truncation, magic, version, checksum or a malformed body.
+    pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
+        let bytes = std::fs::read(path).map_err(|err| CheckpointError {
+            path: path.to_path_buf(),
+            kind: CheckpointErrorKind::Io {
+                op: "reading",
+                message: err.to_string(),
+            },
+        })?;
+        Checkpoint::from_bytes(&bytes, path)
+    }
+
+    /// Copies the stored values into `params`, after checking that every
+    /// parameter is present with its shape and that the file holds no other
+    /// tensor. Nothing is changed unless every check passes.
+    ///
+    /// # Errors
+    /// `MissingTensor`, `ShapeMismatch` or `UnexpectedTensor`.
+    pub fn restore_params(&self, params: &mut [&mut Param]) -> Result<(), CheckpointError> {
+        let mut found = Vec::with_capacity(params.len());
+        for p in params.iter() {
+            let Some((_, t)) = self.params.iter().find(|(n, _)| *n == p.name) else {
+                return Err(self.err(CheckpointErrorKind::MissingTensor {
+                    name: p.name.clone(),
+                }));
+            };
+            if t.shape() != p.value.shape() {
+                return Err(self.err(CheckpointErrorKind::ShapeMismatch {
+                    name: p.name.clone(),
+                    expected: p.value.shape().to_vec(),
+                    found: t.shape().to_vec(),
+                }));
+            }
+            found.push(t.clone());
+        }
+        if let Some((name, _)) = self
+            .params
+            .iter()
+            .find(|(n, _)| !params.iter().any(|p| p.name == *n))
+        {
+            return Err(self.err(CheckpointErrorKind::UnexpectedTensor { name: name.clone() }));
+        }
+        for (p, t) in params.iter_mut().zip(found) {
+            p.value = t;
+        }
+        Ok(())
+    }
+
+    /// Restores an optimiser's state, checked against the parameters.
+    ///
+    /// # Errors
+    /// See [`Optimizer::load_state`].
+    pub fn restore_optimizer(
+        &self,
+        opt: &mut dyn Optimizer,
+        params: &[&Param],
+    ) -> Result<(), CheckpointError> {
+        opt.load_state(&self.optim, params).map_err(|k| self.err(k))
+    }
+
+    /// A named word.
+    ///
+    /// # Errors
+    /// `MissingWord` if absent.
+    pub fn word(&self, name: &str) -> Result<u64, CheckpointError> {
+        self.words
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                self.err(CheckpointErrorKind::MissingWord {
+                    name: name.to_string(),
+                })
+            })
+    }
+}

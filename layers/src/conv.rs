@@ -1,0 +1,463 @@
+//! 2-d convolution (cross-correlation, as in every deep-learning library), NCHW.
+//!
+//! Forward, for input x (N×C×H×W), weight w (O×C×k×k), bias b (O), stride s,
+//! zero padding p, output H' = (H + 2p − k)/s + 1 (likewise W'):
+//!
+//! `y[n,o,i,j] = b[o] + Σ_{c,u,v} w[o,c,u,v] · x[n, c, i·s+u−p, j·s+v−p]`
+//!
+//! As matrices, with `col` the im2col matrix (C·k·k rows, one column per
+//! output pixel) of a sample: `Y_n = W·col_n + b`. Backward, with `G_n = ∂L/∂Y_n`:
+//!
+//! * `∂L/∂W = Σ_n G_n·col_nᵀ`,
+//! * `∂L/∂b[o] = Σ_{n,i,j} G[n,o,i,j]`,
+//! * `∂L/∂x = col2im(Wᵀ·G_n)` (each column entry added back to the pixel it
+//!   was copied from; padding entries are dropped).
+//!
+//! # Parallelism and determinism
+//! The batch is split into chunks of [`CONV_CHUNK`] samples, a number that
+//! does not depend on the thread count. Each chunk's samples are laid side by
+//! side in one wide im2col matrix, so one sgemm handles the chunk. Chunks run
+//! in parallel with rayon; the weight and bias gradients are summed within a
+//! chunk, then the chunk partials are added in chunk order. The results are
+//! therefore bit-identical for any `RAYON_NUM_THREADS`.
+//!
+//! Scratch matrices come from a small pool and are returned after use, so a
+//! training loop does not allocate them again at every step.
+
+use crate::init::Init;
+use crate::module::{Ctx, Module, Param};
+use engine::rng::Rng;
+use engine::{gemm, Tensor, Var};
+use rayon::prelude::*;
+use std::sync::Mutex;
+
+/// Samples per parallel chunk (fixed: results do not depend on threads).
+pub const CONV_CHUNK: usize = 16;
+
+/// Reusable f32 buffers. Taking from a pool (rather than thread-locals) stays
+/// correct when rayon runs another chunk on the same thread mid-task.
+static SCRATCH: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+
+/// At most this many buffers are kept.
+const SCRATCH_KEEP: usize = 16;
+
+/// A buffer of exactly `len` values, contents unspecified.
+fn take_buf(len: usize) -> Vec<f32> {
+    let mut b = SCRATCH
+        .lock()
+        .map(|mut p| p.pop().unwrap_or_default())
+        .unwrap_or_default();
+    b.resize(len, 0.0);
+    b
+}
+
+/// Returns a buffer to the pool.
+fn give_buf(b: Vec<f32>) {
+    if let Ok(mut p) = SCRATCH.lock() {
+        if p.len() < SCRATCH_KEEP {
+            p.push(b);
+        }
+    }
+}
+
+/// Shapes of one convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Batch size.
+    pub n: usize,
+    /// Input channels.
+    pub c: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub o: usize,
+    /// Kernel size (square).
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on each side.
+    pub pad: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+}
+
+impl ConvGeom {
+    /// Checks the shapes of input `[N,C,H,W]` and weight `[O,C,k,k]`.
+    ///
+    /// # Panics
+    /// With the op name and both shapes if they do not fit.
+    pub fn new(x: &[usize], w: &[usize], stride: usize, pad: usize) -> ConvGeom {
+        assert!(
+            x.len() == 4 && w.len() == 4 && x[1] == w[1] && w[2] == w[3] && w[2] > 0,
+            "conv2d: input {x:?} and weight {w:?} do not fit (need N×C×H×W and O×C×k×k)"
+        );
+        assert!(stride > 0, "conv2d: stride must be positive");
+        let k = w[2];
+        assert!(
+            x[2] + 2 * pad >= k && x[3] + 2 * pad >= k,
+            "conv2d: input {x:?} with padding {pad} is smaller than the kernel of weight {w:?}"
+        );
+        ConvGeom {
+            n: x[0],
+            c: x[1],
+            h: x[2],
+            w: x[3],
+            o: w[0],
+            k,
+            stride,
+            pad,
+            oh: (x[2] + 2 * pad - k) / stride + 1,
+            ow: (x[3] + 2 * pad - k) / stride + 1,
+        }
+    }
+
+    /// Rows of the im2col matrix, C·k·k.
+    fn rows(&self) -> usize {
+        self.c * self.k * self.k
+    }
+
+    /// Output pixels per sample.
+    fn pix(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Values per input sample.
+    fn in_len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+}
+
+/// Fills `col` (rows × s·P) with the im2col matrix of the `s` samples `xs`.
+fn im2col(g: &ConvGeom, xs: &[f32], s: usize, col: &mut [f32]) {
+    let (p, width) = (g.pix(), s * g.pix());
+    for c in 0..g.c {
+        for u in 0..g.k {
+            for v in 0..g.k {
+                let r = (c * g.k + u) * g.k + v;
+                let row = &mut col[r * width..(r + 1) * width];
+                for si in 0..s {
+                    let plane = &xs[(si * g.c + c) * g.h * g.w..][..g.h * g.w];
+                    let dst = &mut row[si * p..(si + 1) * p];
+                    for i in 0..g.oh {
+                        let drow = &mut dst[i * g.ow..(i + 1) * g.ow];
+                        let iy = (i * g.stride + u) as isize - g.pad as isize;
+                        if iy < 0 || iy >= g.h as isize {
+                            drow.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[iy as usize * g.w..][..g.w];
+                        for (j, d) in drow.iter_mut().enumerate() {
+                            let ix = (j * g.stride + v) as isize - g.pad as isize;
+                            *d = if ix < 0 || ix >= g.w as isize {
+                                0.0
+                            } else {
+                                src[ix as usize]
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the columns of `col` (rows × s·P) back into the `s` samples `dx`.
+fn col2im(g: &ConvGeom, col: &[f32], s: usize, dx: &mut [f32]) {
+    let (p, width) = (g.pix(), s * g.pix());
+    for c in 0..g.c {
+        for u in 0..g.k {
+            for v in 0..g.k {
+                let r = (c * g.k + u) * g.k + v;
+                let row = &col[r * width..(r + 1) * width];
+                for si in 0..s {
+                    let plane = &mut dx[(si * g.c + c) * g.h * g.w..][..g.h * g.w];
+                    let srcs = &row[si * p..(si + 1) * p];
+                    for i in 0..g.oh {
+                        let iy = (i * g.stride + u) as isize - g.pad as isize;
+                        if iy < 0 || iy >= g.h as isize {
+                            continue;
+                        }
+                        let drow = &mut plane[iy as usize * g.w..][..g.w];
+                        for (j, &val) in srcs[i * g.ow..(i + 1) * g.ow].iter().enumerate() {
+                            let ix = (j * g.stride + v) as isize - g.pad as isize;
+                            if ix >= 0 && ix < g.w as isize {
+                                drow[ix as usize] += val;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Forward on plain tensors: `y = conv(x, w) + b`. See the module docs.
+pub fn conv2d_forward(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: usize,
+    pad: usize,
+) -> Tensor {
+    let g = ConvGeom::new(x.shape(), w.shape(), stride, pad);
+    if let Some(b) = b {
+        assert!(
+            b.shape() == [g.o],
+            "conv2d: bias {:?} does not fit weight {:?}",
+            b.shape(),
+            w.shape()
+        );
+    }
+    let (p, rows, out_len) = (g.pix(), g.rows(), g.o * g.pix());
+    let mut out = vec![0.0f32; g.n * out_len];
+    if out.is_empty() {
+        return Tensor::from_vec(out, &[g.n, g.o, g.oh, g.ow]);
+    }
+    let (xd, wd) = (x.data(), w.data());
+    let bd = b.map(|b| b.data());
+    out.par_chunks_mut(CONV_CHUNK * out_len)
+        .enumerate()
+        .for_each(|(ci, ob)| {
+            let s = ob.len() / out_len;
+            let xs = &xd[ci * CONV_CHUNK * g.in_len()..][..s * g.in_len()];
+            let mut col = take_buf(rows * s * p);
+            let mut tmp = take_buf(g.o * s * p);
+            im2col(&g, xs, s, &mut col);
+            // tmp (O × s·P) = W (O × C·k·k) · col (C·k·k × s·P)
+            gemm(g.o, rows, s * p, wd, false, &col, false, &mut tmp, false);
+            for si in 0..s {
+                for o in 0..g.o {
+                    let bias = bd.map_or(0.0, |b| b[o]);
+                    let src = &tmp[o * s * p + si * p..][..p];
+                    let dst = &mut ob[(si * g.o + o) * p..][..p];
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = v + bias;
+                    }
+                }
+            }
+            give_buf(col);
+            give_buf(tmp);
+        });
+    Tensor::from_vec(out, &[g.n, g.o, g.oh, g.ow])
+}
+
+/// Gradients of one chunk: `(∂W partial, ∂b partial)`; writes `dx` if given.
+fn backward_chunk(
+    g: &ConvGeom,
+    ci: usize,
+    xd: &[f32],
+    wd: &[f32],
+    gd: &[f32],
+    dx: Option<&mut [f32]>,
+    need_w: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let (p, rows, out_len) = (g.pix(), g.rows(), g.o * g.pix());
+    let s0 = ci * CONV_CHUNK;
+    let s = CONV_CHUNK.min(g.n - s0);
+    let gs = &gd[s0 * out_len..(s0 + s) * out_len];
+    // G laid out as O × s·P, matching the wide im2col matrix.
+    let mut gmat = take_buf(g.o * s * p);
+    for si in 0..s {
+        for o in 0..g.o {
+            gmat[o * s * p + si * p..][..p].copy_from_slice(&gs[(si * g.o + o) * p..][..p]);
+        }
+    }
+    let db: Vec<f32> = (0..g.o)
+        .map(|o| engine::parallel::sum_chunk(&gmat[o * s * p..(o + 1) * s * p]))
+        .collect();
+    let mut dw = Vec::new();
+    if need_w {
+        let xs = &xd[s0 * g.in_len()..(s0 + s) * g.in_len()];
+        let mut col = take_buf(rows * s * p);
+        im2col(g, xs, s, &mut col);
+        dw = vec![0.0f32; g.o * rows];
+        // ∂W (O × C·k·k) = G (O × s·P) · colᵀ (s·P × C·k·k)
+        gemm(g.o, s * p, rows, &gmat, false, &col, true, &mut dw, false);
+        give_buf(col);
+    }
+    if let Some(dx) = dx {
+        let mut dcol = take_buf(rows * s * p);
+        // ∂col (C·k·k × s·P) = Wᵀ (C·k·k × O) · G (O × s·P)
+        gemm(rows, g.o, s * p, wd, true, &gmat, false, &mut dcol, false);
+        dx.fill(0.0);
+        col2im(g, &dcol, s, dx);
+        give_buf(dcol);
+    }
+    give_buf(gmat);
+    (dw, db)
+}
+
+/// Backward on plain tensors: `(∂x, ∂w, ∂b)`, each only if asked for.
+pub fn conv2d_backward(
+    x: &Tensor,
+    w: &Tensor,
+    gout: &Tensor,
+    stride: usize,
+    pad: usize,
+    needs: [bool; 3],
+) -> (Option<Tensor>, Option<Tensor>, Option<Tensor>) {
+    let g = ConvGeom::new(x.shape(), w.shape(), stride, pad);
+    assert!(
+        gout.shape() == [g.n, g.o, g.oh, g.ow],
+        "conv2d backward: gradient {:?} for output {:?}",
+        gout.shape(),
+        [g.n, g.o, g.oh, g.ow]
+    );
+    let (xd, wd, gd) = (x.data(), w.data(), gout.data());
+    let need_w = needs[1];
+    let chunks = g.n.div_ceil(CONV_CHUNK);
+    let mut dx = needs[0].then(|| vec![0.0f32; g.n * g.in_len()]);
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = match dx.as_mut() {
+        Some(dx) if !dx.is_empty() => dx
+            .par_chunks_mut(CONV_CHUNK * g.in_len())
+            .enumerate()
+            .map(|(ci, dxc)| backward_chunk(&g, ci, xd, wd, gd, Some(dxc), need_w))
+            .collect(),
+        _ => (0..chunks)
+            .into_par_iter()
+            .map(|ci| backward_chunk(&g, ci, xd, wd, gd, None, need_w))
+            .collect(),
+    };
+    // Chunk partials added in chunk order: independent of the thread count.
+    let mut dw = vec![0.0f32; g.o * g.rows()];
+    let mut db = vec![0.0f32; g.o];
+    for (pw, pb) in &partials {
+        for (a, b) in dw.iter_mut().zip(pw) {
+            *a += b;
+        }
+        for (a, b) in db.iter_mut().zip(pb) {
+            *a += b;
+        }
+    }
+    (
+        dx.map(|v| Tensor::from_vec(v, x.shape())),
+        need_w.then(|| Tensor::from_vec(dw, w.shape())),
+        needs[2].then(|| Tensor::from_vec(db, &[g.o])),
+    )
+}
+
+/// Tracked 2-d convolution of `x` (N×C×H×W) with `w` (O×C×k×k) and an
+/// optional bias (O), one tape node. See the module docs.
+pub fn conv2d(x: &Var, w: &Var, b: Option<&Var>, stride: usize, pad: usize) -> Var {
+    let (xv, wv) = (x.value().clone(), w.value().clone());
+    let out = conv2d_forward(&xv, &wv, b.map(|b| b.value()), stride, pad);
+    let mut inputs = vec![x, w];
+    if let Some(b) = b {
+        inputs.push(b);
+    }
+    Var::custom_op("conv2d", &inputs, out, move |gout, needs| {
+        let nb = needs.get(2).copied().unwrap_or(false);
+        let (dx, dw, db) = conv2d_backward(&xv, &wv, gout, stride, pad, [needs[0], needs[1], nb]);
+        let mut r = vec![dx, dw];
+        if needs.len() == 3 {
+            r.push(db);
+        }
+        r
+    })
+}
+
+/// A 2-d convolution layer: weight `[out, in, k, k]`, bias `[out]`.
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    /// The kernel.
+    pub weight: Param,
+    /// The bias, if any.
+    pub bias: Option<Param>,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on each side.
+    pub padding: usize,
+}
+
+impl Conv2d {
+    /// A `k`×`k` convolution, stride 1, no padding; Kaiming-uniform weights
+    /// and zero bias. Parameters are named `"{name}.weight"`, `"{name}.bias"`.
+    pub fn new(name: &str, cin: usize, cout: usize, k: usize, rng: &mut Rng) -> Conv2d {
+        Conv2d::with_init(name, cin, cout, k, &Init::KaimingUniform, &Init::Zeros, rng)
+    }
+
+    /// Like [`Conv2d::new`] with explicit initialisers.
+    pub fn with_init(
+        name: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        weight: &Init,
+        bias: &Init,
+        rng: &mut Rng,
+    ) -> Conv2d {
+        Conv2d {
+            weight: Param::new(
+                format!("{name}.weight"),
+                weight.tensor(&[cout, cin, k, k], rng),
+            ),
+            bias: Some(Param::new(
+                format!("{name}.bias"),
+                bias.tensor(&[cout], rng),
+            )),
+            stride: 1,
+            padding: 0,
+        }
+    }
+
+    /// Sets the stride.
+    pub fn stride(mut self, s: usize) -> Conv2d {
+        assert!(s > 0, "Conv2d: stride must be positive");
+        self.stride = s;
+        self
+    }
+
+    /// Sets the zero padding.
+    pub fn padding(mut self, p: usize) -> Conv2d {
+        self.padding = p;
+        self
+    }
+
+    /// Drops the bias.
+    pub fn without_bias(mut self) -> Conv2d {
+        self.bias = None;
+        self
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Var, ctx: &Ctx) -> Var {
+        let w = ctx.param(&self.weight);
+        let b = self.bias.as_ref().map(|b| ctx.param(b));
+        conv2d(x, &w, b.as_ref(), self.stride, self.padding)
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        std::iter::once(&self.weight)
+            .chain(self.bias.as_ref())
+            .collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        std::iter::once(&mut self.weight)
+            .chain(self.bias.as_mut())
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        let s = self.weight.value.shape();
+        format!(
+            "Conv2d {} {}→{} k{} s{} p{}",
+            self.weight.name.trim_end_matches(".weight"),
+            s[1],
+            s[0],
+            s[2],
+            self.stride,
+            self.padding
+        )
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Vec<usize> {
+        let g = ConvGeom::new(input, self.weight.value.shape(), self.stride, self.padding);
+        vec![g.n, g.o, g.oh, g.ow]
+    }
+}

@@ -1,0 +1,97 @@
+//! Softmax cross-entropy (fused) and accuracy.
+//!
+//! For logits z (N×K) and labels y (N), with the log-sum-exp taken stably
+//! (`lse(z) = m + ln Σ_k e^(z_k − m)`, m = max_k z_k):
+//!
+//! Forward: `L = (1/N) Σ_n (lse(z_n) − z_n[y_n])`.
+//! Backward: `∂L/∂z_n = g · (softmax(z_n) − onehot(y_n)) / N`.
+//!
+//! The per-sample losses are summed in f64 in sample order (deterministic).
+
+use engine::{Tensor, Var};
+
+/// Mean softmax cross-entropy of `logits` (N×K) against `labels` (N).
+///
+/// # Panics
+/// If the shapes do not fit or a label is ≥ K.
+pub fn cross_entropy(logits: &Var, labels: &[usize]) -> Var {
+    let s = logits.shape();
+    assert!(
+        s.len() == 2 && s[0] == labels.len() && s[0] > 0,
+        "cross_entropy: logits {s:?} and {} labels do not fit (need N×K, N > 0)",
+        labels.len()
+    );
+    let (n, k) = (s[0], s[1]);
+    if let Some(&bad) = labels.iter().find(|&&l| l >= k) {
+        panic!("cross_entropy: label {bad} out of range for logits {s:?}");
+    }
+    let z = logits.value().data();
+    // Softmax probabilities, kept for the backward.
+    let mut prob = vec![0.0f32; n * k];
+    let mut total = 0.0f64;
+    for (i, (zr, pr)) in z.chunks(k).zip(prob.chunks_mut(k)).enumerate() {
+        let m = zr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f32;
+        for (p, &v) in pr.iter_mut().zip(zr) {
+            *p = (v - m).exp();
+            sum += *p;
+        }
+        for p in pr.iter_mut() {
+            *p /= sum;
+        }
+        let lse = m + sum.ln();
+        total += (lse - zr[labels[i]]) as f64;
+    }
+    let loss = Tensor::scalar((total / n as f64) as f32);
+    let labels = labels.to_vec();
+    Var::custom_op("cross_entropy", &[logits], loss, move |g, _| {
+        let scale = g.item() / n as f32;
+        let mut d = prob.clone();
+        for (i, row) in d.chunks_mut(k).enumerate() {
+            row[labels[i]] -= 1.0;
+            for v in row.iter_mut() {
+                *v *= scale;
+            }
+        }
+        vec![Some(Tensor::from_vec(d, &[n, k]))]
+    })
+}
+
+/// Arg-max class of each row of `logits` (N×K); ties go to the lowest class.
+pub fn predictions(logits: &Tensor) -> Vec<usize> {
+    let s = logits.shape();
+    assert!(s.len() == 2, "predictions: logits {s:?} must be N×K");
+    logits
+        .data()
+        .chunks(s[1].max(1))
+        .map(|r| {
+            let mut best = 0;
+            for (j, &v) in r.iter().enumerate() {
+                if v > r[best] {
+                    best = j;
+                }
+            }
+            best
+        })
+        .collect()
+}
+
+/// Number of rows whose arg-max equals the label.
+pub fn correct_count(logits: &Tensor, labels: &[usize]) -> usize {
+    let p = predictions(logits);
+    assert!(
+        p.len() == labels.len(),
+        "correct_count: {} rows of logits, {} labels",
+        p.len(),
+        labels.len()
+    );
+    p.iter().zip(labels).filter(|(a, b)| a == b).count()
+}
+
+/// Fraction of rows whose arg-max equals the label (0 for an empty batch).
+pub fn accuracy(logits: &Tensor, labels: &[usize]) -> f32 {
+    if labels.is_empty() {
+        return 0.0;
+    }
+    correct_count(logits, labels) as f32 / labels.len() as f32
+}

@@ -1,0 +1,261 @@
+//! 2-d max and average pooling, NCHW, no padding.
+//!
+//! Output size: H' = (H − k)/s + 1 (floor), likewise W'. Window of output
+//! (i, j): rows i·s … i·s+k−1, columns j·s … j·s+k−1.
+//!
+//! | op  | forward                         | ∂L/∂x                                         |
+//! |-----|---------------------------------|-----------------------------------------------|
+//! | max | y = max over the window         | g added at the window's arg-max, 0 elsewhere  |
+//! | avg | y = (1/k²) Σ over the window    | g/k² added to every window element            |
+//!
+//! Max ties: the arg-max is the FIRST maximal element in row-major window
+//! order (the comparison is strict `>`), so the sub-gradient is well defined
+//! and deterministic. A NaN in the window wins (it propagates, as in
+//! PyTorch). Overlapping windows (s < k) add their gradients.
+//!
+//! Every (n, c) plane is independent, so planes run in parallel with no
+//! reduction across them: results do not depend on the thread count.
+
+use crate::module::{Ctx, Module, Param};
+use engine::{Tensor, Var};
+use rayon::prelude::*;
+
+/// Checked pooling geometry: `(n·c planes, h, w, oh, ow)`.
+fn geom(op: &str, x: &[usize], k: usize, s: usize) -> (usize, usize, usize, usize, usize) {
+    assert!(
+        x.len() == 4 && k > 0 && s > 0 && x[2] >= k && x[3] >= k,
+        "{op}: input {x:?} does not fit kernel {k} stride {s} (need N×C×H×W with H, W ≥ k)"
+    );
+    (
+        x[0] * x[1],
+        x[2],
+        x[3],
+        (x[2] - k) / s + 1,
+        (x[3] - k) / s + 1,
+    )
+}
+
+/// Max pooling forward: the output and, per output, the flat index (within
+/// its plane) of the arg-max.
+pub fn max_pool2d_forward(x: &Tensor, k: usize, s: usize) -> (Tensor, Vec<u32>) {
+    let (planes, h, w, oh, ow) = geom("max_pool2d", x.shape(), k, s);
+    let mut out = vec![0.0f32; planes * oh * ow];
+    let mut arg = vec![0u32; planes * oh * ow];
+    let xd = x.data();
+    if !out.is_empty() {
+        out.par_chunks_mut(oh * ow)
+            .zip(arg.par_chunks_mut(oh * ow))
+            .enumerate()
+            .for_each(|(pl, (o, a))| {
+                let xp = &xd[pl * h * w..(pl + 1) * h * w];
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let mut best = f32::NEG_INFINITY;
+                        let mut bi = (i * s) * w + j * s;
+                        let mut first = true;
+                        for u in 0..k {
+                            for v in 0..k {
+                                let idx = (i * s + u) * w + j * s + v;
+                                let val = xp[idx];
+                                // Strict `>`: ties keep the first index.
+                                if first || val > best || (val.is_nan() && !best.is_nan()) {
+                                    best = val;
+                                    bi = idx;
+                                    first = false;
+                                }
+                            }
+                        }
+                        o[i * ow + j] = best;
+                        a[i * ow + j] = bi as u32;
+                    }
+                }
+            });
+    }
+    let mut shape = x.shape().to_vec();
+    shape[2] = oh;
+    shape[3] = ow;
+    (Tensor::from_vec(out, &shape), arg)
+}
+
+/// Max pooling backward: scatters `g` to the recorded arg-maxes.
+pub fn max_pool2d_backward(g: &Tensor, arg: &[u32], in_shape: &[usize]) -> Tensor {
+    let (h, w) = (in_shape[2], in_shape[3]);
+    let (oh, ow) = (g.shape()[2], g.shape()[3]);
+    let mut dx = vec![0.0f32; in_shape.iter().product()];
+    let gd = g.data();
+    if !dx.is_empty() && oh * ow > 0 {
+        dx.par_chunks_mut(h * w).enumerate().for_each(|(pl, d)| {
+            let gp = &gd[pl * oh * ow..(pl + 1) * oh * ow];
+            let ap = &arg[pl * oh * ow..(pl + 1) * oh * ow];
+            for (&gv, &a) in gp.iter().zip(ap) {
+                d[a as usize] += gv;
+            }
+        });
+    }
+    Tensor::from_vec(dx, in_shape)
+}
+
+/// Tracked max pooling with a `k`×`k` window and stride `s`.
+pub fn max_pool2d(x: &Var, k: usize, s: usize) -> Var {
+    let (out, arg) = max_pool2d_forward(x.value(), k, s);
+    let in_shape = x.shape().to_vec();
+    Var::custom_op("max_pool2d", &[x], out, move |g, _| {
+        vec![Some(max_pool2d_backward(g, &arg, &in_shape))]
+    })
+}
+
+/// Average pooling forward.
+pub fn avg_pool2d_forward(x: &Tensor, k: usize, s: usize) -> Tensor {
+    let (planes, h, w, oh, ow) = geom("avg_pool2d", x.shape(), k, s);
+    let mut out = vec![0.0f32; planes * oh * ow];
+    let xd = x.data();
+    let inv = 1.0 / (k * k) as f32;
+    if !out.is_empty() {
+        out.par_chunks_mut(oh * ow).enumerate().for_each(|(pl, o)| {
+            let xp = &xd[pl * h * w..(pl + 1) * h * w];
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut acc = 0.0f32;
+                    for u in 0..k {
+                        let row = &xp[(i * s + u) * w + j * s..][..k];
+                        acc += row.iter().sum::<f32>();
+                    }
+                    o[i * ow + j] = acc * inv;
+                }
+            }
+        });
+    }
+    let mut shape = x.shape().to_vec();
+    shape[2] = oh;
+    shape[3] = ow;
+    Tensor::from_vec(out, &shape)
+}
+
+/// Average pooling backward: `g/k²` to every element of each window.
+pub fn avg_pool2d_backward(g: &Tensor, in_shape: &[usize], k: usize, s: usize) -> Tensor {
+    let (h, w) = (in_shape[2], in_shape[3]);
+    let (oh, ow) = (g.shape()[2], g.shape()[3]);
+    let mut dx = vec![0.0f32; in_shape.iter().product()];
+    let gd = g.data();
+    let inv = 1.0 / (k * k) as f32;
+    if !dx.is_empty() && oh * ow > 0 {
+        dx.par_chunks_mut(h * w).enumerate().for_each(|(pl, d)| {
+            let gp = &gd[pl * oh * ow..(pl + 1) * oh * ow];
+            for i in 0..oh {
+                for j in 0..ow {
+                    let gv = gp[i * ow + j] * inv;
+                    for u in 0..k {
+                        for x in &mut d[(i * s + u) * w + j * s..][..k] {
+                            *x += gv;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    Tensor::from_vec(dx, in_shape)
+}
+
+/// Tracked average pooling with a `k`×`k` window and stride `s`.
+pub fn avg_pool2d(x: &Var, k: usize, s: usize) -> Var {
+    let out = avg_pool2d_forward(x.value(), k, s);
+    let in_shape = x.shape().to_vec();
+    Var::custom_op("avg_pool2d", &[x], out, move |g, _| {
+        vec![Some(avg_pool2d_backward(g, &in_shape, k, s))]
+    })
+}
+
+fn pooled_shape(op: &str, input: &[usize], k: usize, s: usize) -> Vec<usize> {
+    let (_, _, _, oh, ow) = geom(op, input, k, s);
+    vec![input[0], input[1], oh, ow]
+}
+
+/// Max pooling layer.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxPool2d {
+    /// Window size.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+}
+
+impl MaxPool2d {
+    /// A `k`×`k` window with stride `k` (non-overlapping).
+    pub fn new(k: usize) -> MaxPool2d {
+        MaxPool2d {
+            kernel: k,
+            stride: k,
+        }
+    }
+
+    /// A `k`×`k` window with stride `s`.
+    pub fn with_stride(k: usize, s: usize) -> MaxPool2d {
+        MaxPool2d {
+            kernel: k,
+            stride: s,
+        }
+    }
+}
+
+impl Module for MaxPool2d {
+    fn forward(&self, x: &Var, _ctx: &Ctx) -> Var {
+        max_pool2d(x, self.kernel, self.stride)
+    }
+    fn params(&self) -> Vec<&Param> {
+        Vec::new()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        Vec::new()
+    }
+    fn describe(&self) -> String {
+        format!("MaxPool2d k{} s{}", self.kernel, self.stride)
+    }
+    fn output_shape(&self, input: &[usize]) -> Vec<usize> {
+        pooled_shape("MaxPool2d", input, self.kernel, self.stride)
+    }
+}
+
+/// Average pooling layer.
+#[derive(Debug, Clone, Copy)]
+pub struct AvgPool2d {
+    /// Window size.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+}
+
+impl AvgPool2d {
+    /// A `k`×`k` window with stride `k` (non-overlapping).
+    pub fn new(k: usize) -> AvgPool2d {
+        AvgPool2d {
+            kernel: k,
+            stride: k,
+        }
+    }
+
+    /// A `k`×`k` window with stride `s`.
+    pub fn with_stride(k: usize, s: usize) -> AvgPool2d {
+        AvgPool2d {
+            kernel: k,
+            stride: s,
+        }
+    }
+}
+
+impl Module for AvgPool2d {
+    fn forward(&self, x: &Var, _ctx: &Ctx) -> Var {
+        avg_pool2d(x, self.kernel, self.stride)
+    }
+    fn params(&self) -> Vec<&Param> {
+        Vec::new()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        Vec::new()
+    }
+    fn describe(&self) -> String {
+        format!("AvgPool2d k{} s{}", self.kernel, self.stride)
+    }
+    fn output_shape(&self, input: &[usize]) -> Vec<usize> {
+        pooled_shape("AvgPool2d", input, self.kernel, self.stride)
+    }
+}
