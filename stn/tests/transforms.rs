@@ -176,7 +176,7 @@ fn check_theta_to_output(t: &dyn Transform) {
         let opts = bilinear(ac);
         gradcheck(
             |v| grid_sample_var(&u, &t.grid(&v[0], OUT_HW, ac), opts),
-            &[theta.clone()],
+            std::slice::from_ref(&theta),
             &fine(),
         )
         .unwrap_or_else(|e| panic!("{} grid+sampler ac={ac}: {e}", t.name()));

@@ -7,7 +7,7 @@ use crate::SampleOptions;
 use engine::Var;
 
 /// The affine transform of eq. (1): 6 parameters, A_θ row-major, identity
-/// [1, 0, 0, 0, 1, 0]. Its grid is [`crate::affine_grid`]'s, exactly.
+/// [1, 0, 0, 0, 1, 0]. Its grid is [`crate::affine_grid()`]'s, exactly.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Affine;
 
