@@ -123,7 +123,7 @@ pub fn check_theta(name: &str, theta: &Var, p: usize) -> usize {
     let s = theta.shape();
     assert!(
         s.len() == 2 && s[1] == p,
-        "{name}: theta must be N×{p} (N batch items of {p} parameters), got shape {s:?}"
+        "{name}: theta must be N×{p} (one row of parameters per batch item), got shape {s:?}"
     );
     s[0]
 }
