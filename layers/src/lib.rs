@@ -28,6 +28,7 @@
 pub mod basic;
 pub mod checkpoint;
 pub mod conv;
+pub mod data;
 pub mod init;
 pub mod linear;
 pub mod loss;
@@ -39,6 +40,7 @@ pub mod schedule;
 pub use basic::{dropout_mask, dropout_with_mask, Dropout, Flatten, ReLU};
 pub use checkpoint::{crc32, Checkpoint, CheckpointError, CheckpointErrorKind};
 pub use conv::{conv2d, Conv2d};
+pub use data::{epoch_order, permutation};
 pub use init::Init;
 pub use linear::{linear, Linear};
 pub use loss::{accuracy, correct_count, cross_entropy, predictions};
