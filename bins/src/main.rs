@@ -1,4 +1,125 @@
-//! The `warpgrad` command line.
-fn main() {
-    println!("warpgrad: under construction");
+//! The `warpgrad` command line: train, evaluate, visualise and reproduce the
+//! paper's experiments, and inspect the data.
+
+mod config;
+mod data_cmd;
+mod draw;
+mod error;
+mod eval;
+mod reproduce;
+mod run;
+mod train;
+mod viz;
+
+use clap::{Args, Parser, Subcommand};
+use error::CliError;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// warpgrad: spatial transformer networks from scratch.
+#[derive(Parser)]
+#[command(name = "warpgrad", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model on (distorted) MNIST; resumable, bit-reproducible.
+    Train(config::TrainArgs),
+    /// Test error and confusion matrix of a checkpoint.
+    Eval(EvalArgs),
+    /// PNG pictures of what a trained spatial transformer does.
+    Viz(VizArgs),
+    /// Layers, output shapes and parameter counts of a model.
+    Info(InfoArgs),
+    /// Inspect, preview and export the data sets.
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
+    /// Reproduce a table of the paper.
+    #[command(subcommand)]
+    Reproduce(reproduce::ReproduceCommand),
+}
+
+/// Arguments of `warpgrad eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A checkpoint written by `warpgrad train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Evaluate on another data set than the one trained on.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Folder with the MNIST files (official names, raw or .gz).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Use only the first N test samples.
+    #[arg(long)]
+    pub test_size: Option<usize>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Arguments of `warpgrad viz`.
+#[derive(Args)]
+pub struct VizArgs {
+    /// A checkpoint written by `warpgrad train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Output folder for the PNG files.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of test images to draw.
+    #[arg(long, default_value_t = 8)]
+    pub count: usize,
+    /// Index of the first test image.
+    #[arg(long, default_value_t = 0)]
+    pub start: usize,
+    /// Folder with the MNIST files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Arguments of `warpgrad info`.
+#[derive(Args)]
+pub struct InfoArgs {
+    /// Model name (fcn, cnn, st-fcn-aff, st-fcn-proj, st-fcn-tps, st-cnn-aff, st-cnn-proj, st-cnn-tps).
+    #[arg(long)]
+    pub model: String,
+    /// Data set, which sets the input size (mnist, r, rts, p, e, tc).
+    #[arg(long, default_value = "rts")]
+    pub dataset: String,
+}
+
+fn info(args: &InfoArgs) -> Result<(), CliError> {
+    let variant = run::parse_variant(&args.dataset)?;
+    let side = run::input_side(variant);
+    let model = run::build(&args.model, side, 0)?;
+    print!("{}", layers::layer_table(&model, &[1, 1, side, side]));
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Viz(a) => viz::run(a),
+        Command::Info(a) => info(a),
+        Command::Data(c) => data_cmd::run(c),
+        Command::Reproduce(c) => reproduce::run(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Interrupted(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,9 +1,17 @@
-//! stn crate (under construction).
+//! # stn
+//!
+//! Spatial transformer networks (Jaderberg et al., NIPS 2015): the sampler
+//! ([`grid_sample`], eq. 3–7, equal to PyTorch's), grid generators
+//! ([`transforms`]), fused affine/projective sampling ([`fused`]), the
+//! spatial-transformer layer ([`layer`]) and the paper's MNIST models
+//! ([`models`]).
 
 pub mod affine_grid;
 pub mod sampler;
 pub mod transforms;
 pub mod fused;
+pub mod layer;
+pub mod models;
 
 pub use affine_grid::{affine_grid, affine_grid_backward};
 pub use sampler::{
@@ -11,3 +19,5 @@ pub use sampler::{
 };
 pub use fused::{affine_sample, projective_sample};
 pub use transforms::Transform;
+pub use layer::{ParallelTransformers, SpatialTransformer, LOC_GROUP};
+pub use models::{build_model, Model, UnknownModel, MODEL_NAMES};

@@ -1,0 +1,1 @@
+//! Raster drawing and PNG output (under construction in this session).

@@ -1,0 +1,123 @@
+//! Shared pieces of the commands: data sets, models, run folders.
+
+use crate::config::TrainConfig;
+use crate::error::{msg, CliError};
+use datasets::{load_mnist, DistortedMnist, Mnist, Split, Variant, TEST_EPOCH};
+use engine::{Tensor, Var};
+use layers::{Checkpoint, Ctx, Module};
+use std::path::{Path, PathBuf};
+use stn::Model;
+
+/// The fixed seed test sets are distorted with (the same for every run).
+pub const TEST_SEED: u64 = 2015;
+
+/// File name of the latest checkpoint in a run folder.
+pub const CHECKPOINT_FILE: &str = "checkpoint.wgck";
+
+/// Parses a data-set name.
+pub fn parse_variant(name: &str) -> Result<Variant, CliError> {
+    Ok(Variant::parse(name)?)
+}
+
+/// Side of the images of a variant (default parameters).
+pub fn input_side(v: Variant) -> usize {
+    v.side(&datasets::Distortions::default())
+}
+
+/// Builds a model by name with weights from `seed`.
+pub fn build(model: &str, side: usize, seed: u64) -> Result<Model, CliError> {
+    Ok(stn::build_model(model, side, seed)?)
+}
+
+/// The MNIST folder: the given one, or the repository's `data/mnist`.
+pub fn data_dir(arg: &Option<PathBuf>) -> PathBuf {
+    arg.clone().unwrap_or_else(datasets::default_data_dir)
+}
+
+/// Both MNIST splits, each cut to its first N samples if asked.
+pub fn load_splits(
+    dir: &Path,
+    train_size: Option<usize>,
+    test_size: Option<usize>,
+) -> Result<(Mnist, Mnist), CliError> {
+    if !dir.is_dir() {
+        return Err(msg(format!(
+            "data folder {} does not exist (expected the four MNIST files, raw or .gz)",
+            dir.display()
+        )));
+    }
+    let cut = |m: Mnist, n: Option<usize>| match n {
+        Some(n) if n < m.len() => m.take(n),
+        _ => m,
+    };
+    let train = cut(load_mnist(dir, Split::Train)?, train_size);
+    let test = cut(load_mnist(dir, Split::Test)?, test_size);
+    Ok((train, test))
+}
+
+/// The test set of a variant: distorted once, from [`TEST_SEED`].
+pub fn test_batch(variant: Variant, test: &Mnist, train: &Mnist) -> datasets::Batch {
+    DistortedMnist::new(variant, test, train, TEST_SEED)
+        .batch(TEST_EPOCH, &(0..test.len()).collect::<Vec<_>>())
+}
+
+/// Loss, error rate and predictions of a model on a batch of images, in
+/// evaluation mode (nothing recorded), `chunk` images at a time.
+pub fn evaluate(
+    model: &Model,
+    images: &Tensor,
+    labels: &[u8],
+    chunk: usize,
+) -> (f32, f32, Vec<usize>) {
+    let n = labels.len();
+    let mut loss_sum = 0.0f64;
+    let mut preds = Vec::with_capacity(n);
+    let ctx = Ctx::eval();
+    let mut start = 0;
+    while start < n {
+        let len = chunk.min(n - start);
+        let x = Var::constant(images.narrow(0, start, len));
+        let logits = model.forward(&x, &ctx);
+        let y: Vec<usize> = labels[start..start + len]
+            .iter()
+            .map(|&l| l as usize)
+            .collect();
+        loss_sum += layers::cross_entropy(&logits, &y).value().item() as f64 * len as f64;
+        preds.extend(layers::predictions(logits.value()));
+        start += len;
+    }
+    let wrong = preds
+        .iter()
+        .zip(labels)
+        .filter(|(p, &l)| **p != l as usize)
+        .count();
+    (
+        (loss_sum / n.max(1) as f64) as f32,
+        wrong as f32 / n.max(1) as f32,
+        preds,
+    )
+}
+
+/// Loads a checkpoint with its run configuration and the model it holds.
+pub fn load_checkpoint_model(path: &Path) -> Result<(TrainConfig, Model, Checkpoint), CliError> {
+    let ck = Checkpoint::load(path)?;
+    let cfg: TrainConfig = serde_json::from_str(&ck.config).map_err(|e| {
+        msg(format!(
+            "checkpoint {}: its configuration is not a warpgrad training configuration ({e})",
+            path.display()
+        ))
+    })?;
+    let variant = parse_variant(&cfg.dataset)?;
+    let mut model = build(&cfg.model, input_side(variant), cfg.seed)?;
+    ck.restore_params(&mut model.params_mut())?;
+    Ok((cfg, model, ck))
+}
+
+/// Sets the global thread count once (ignored if already set).
+pub fn set_threads(threads: Option<usize>) {
+    if let Some(n) = threads {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+}
