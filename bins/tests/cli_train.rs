@@ -1,0 +1,263 @@
+//! The guarantees of `warpgrad train`, each on a tiny run through the real
+//! binary: same seed → same bytes, thread count does not matter, stopped or
+//! killed runs resume to the identical checkpoint, bad input → one clear line.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn exe() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_warpgrad"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wg-cli-train-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    d
+}
+
+const TINY: &[&str] = &[
+    "train",
+    "--dataset",
+    "rts",
+    "--model",
+    "st-cnn-aff",
+    "--train-size",
+    "256",
+    "--test-size",
+    "64",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--log-every",
+    "3",
+    "--quiet",
+];
+
+fn train(out: &Path, extra: &[&str], threads: &str) -> Output {
+    let o = exe()
+        .args(TINY)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .env("RAYON_NUM_THREADS", threads)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "train failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// The metrics lines without their timing fields.
+fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("elapsed_s");
+                o.remove("images_per_sec");
+            }
+            v
+        })
+        .collect()
+}
+
+fn checkpoint(dir: &Path) -> Vec<u8> {
+    fs::read(dir.join("checkpoint.wgck")).unwrap()
+}
+
+#[test]
+fn same_seed_twice_and_any_thread_count_give_identical_runs() {
+    let (a, b, c) = (tmp("a"), tmp("b"), tmp("c"));
+    train(&a, &[], "2");
+    train(&b, &[], "2");
+    train(&c, &[], "1");
+    let ma = metrics(&a);
+    assert!(
+        ma.iter().filter(|v| v["type"] == "epoch").count() == 2,
+        "{ma:?}"
+    );
+    assert_eq!(ma, metrics(&b));
+    assert_eq!(ma, metrics(&c), "1 thread vs 2 threads");
+    assert_eq!(checkpoint(&a), checkpoint(&b));
+    assert_eq!(checkpoint(&a), checkpoint(&c), "1 thread vs 2 threads");
+    // Another seed gives another run.
+    let d = tmp("d");
+    train(&d, &["--seed", "2"], "2");
+    assert_ne!(checkpoint(&a), checkpoint(&d));
+}
+
+#[test]
+fn a_stopped_run_resumes_to_the_identical_checkpoint() {
+    let (full, part) = (tmp("full"), tmp("part"));
+    train(&full, &[], "2");
+    // Stop in the middle of the first epoch (8 steps per epoch), then resume.
+    train(&part, &["--stop-after", "5"], "2");
+    let o = exe().args(TINY).arg("--out").arg(&part).output().unwrap();
+    assert!(
+        !o.status.success(),
+        "a second run without --resume must refuse the folder"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
+    train(&part, &["--resume"], "1");
+    assert_eq!(checkpoint(&full), checkpoint(&part));
+    assert_eq!(metrics(&full), metrics(&part));
+}
+
+#[test]
+fn a_run_killed_mid_epoch_resumes_to_the_identical_checkpoint() {
+    let args: Vec<&str> = [
+        "train",
+        "--dataset",
+        "r",
+        "--model",
+        "st-fcn-aff",
+        "--train-size",
+        "4096",
+        "--test-size",
+        "64",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--log-every",
+        "1",
+        "--quiet",
+    ]
+    .to_vec();
+    let (full, killed) = (tmp("kfull"), tmp("killed"));
+    let o = exe().args(&args).arg("--out").arg(&full).output().unwrap();
+    assert!(o.status.success());
+    let mut child = exe().args(&args).arg("--out").arg(&killed).spawn().unwrap();
+    // Wait until the second epoch (steps 129..256) is under way, then SIGKILL.
+    let t0 = Instant::now();
+    let mut killed_mid_epoch = false;
+    while t0.elapsed() < Duration::from_secs(120) {
+        let text = fs::read_to_string(killed.join("metrics.jsonl")).unwrap_or_default();
+        let last = text
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+        if last.is_some_and(|v| v["step"].as_u64().unwrap_or(0) >= 150) {
+            child.kill().unwrap();
+            killed_mid_epoch = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        killed_mid_epoch && !status.success(),
+        "the run ended before it could be killed"
+    );
+    let o = exe()
+        .args(&args)
+        .arg("--out")
+        .arg(&killed)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(checkpoint(&full), checkpoint(&killed));
+    assert_eq!(metrics(&full), metrics(&killed));
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let o = exe().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{args:?} should fail");
+    assert!(err.contains(needle), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn bad_input_gives_one_clear_line() {
+    let out = tmp("bad");
+    let o = out.to_str().unwrap();
+    fails_with(
+        &["train", "--model", "resnet", "--out", o],
+        "unknown model 'resnet'",
+    );
+    fails_with(
+        &["train", "--dataset", "cifar", "--out", o],
+        "unknown dataset 'cifar'",
+    );
+    fails_with(
+        &["train", "--data-dir", "/nonexistent/mnist", "--out", o],
+        "/nonexistent/mnist",
+    );
+    // A damaged IDX file in an otherwise complete data folder.
+    let data = tmp("data");
+    fs::create_dir_all(&data).unwrap();
+    for f in fs::read_dir(datasets::default_data_dir()).unwrap() {
+        let f = f.unwrap().path();
+        fs::copy(&f, data.join(f.file_name().unwrap())).unwrap();
+    }
+    fs::remove_file(data.join("train-labels-idx1-ubyte.gz")).unwrap();
+    fs::write(
+        data.join("train-labels-idx1-ubyte"),
+        b"\x00\x00\x07\x01garbage",
+    )
+    .unwrap();
+    fails_with(
+        &["train", "--data-dir", data.to_str().unwrap(), "--out", o],
+        "train-labels-idx1-ubyte",
+    );
+    // A checkpoint from another model.
+    let cnn = tmp("cnn");
+    let mut a: Vec<&str> = TINY.to_vec();
+    a[4] = "cnn";
+    let run = exe().args(&a).arg("--out").arg(&cnn).output().unwrap();
+    assert!(run.status.success());
+    let mut b: Vec<&str> = TINY.to_vec();
+    b.extend(["--out", cnn.to_str().unwrap(), "--resume"]);
+    fails_with(&b, "another configuration");
+    fails_with(
+        &["eval", "--checkpoint", "/nonexistent.wgck"],
+        "/nonexistent.wgck",
+    );
+    let junk = data.join("junk.wgck");
+    fs::write(&junk, b"not a checkpoint").unwrap();
+    fails_with(
+        &["eval", "--checkpoint", junk.to_str().unwrap()],
+        "junk.wgck",
+    );
+}
+
+#[test]
+fn eval_prints_the_error_and_a_confusion_matrix() {
+    let out = tmp("eval");
+    train(&out, &[], "2");
+    let o = exe()
+        .args(["eval", "--checkpoint"])
+        .arg(out.join("checkpoint.wgck"))
+        .args(["--test-size", "64"])
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(s.contains("test error") && s.contains("true\\pred"), "{s}");
+    // The matrix counts every test image once.
+    let total: usize = s
+        .lines()
+        .skip_while(|l| !l.starts_with("true"))
+        .skip(1)
+        .flat_map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map(|v| v.parse::<usize>().unwrap())
+        })
+        .sum();
+    assert_eq!(total, 64);
+}
