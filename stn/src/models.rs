@@ -215,6 +215,18 @@ impl Model {
         self.st.as_ref()
     }
 
+    /// The part after the transformer: average pool (if any) and classifier,
+    /// applied to the transformer's output V (or the input, for models
+    /// without one). Lets a caller make V, or the grid behind it, a leaf
+    /// and read ∂L/∂V or ∂L/∂grid (pictures, diagnostics).
+    pub fn classify(&self, v: &Var, ctx: &Ctx) -> Var {
+        let h = match &self.pool {
+            Some(p) => p.forward(v, ctx),
+            None => v.clone(),
+        };
+        self.classifier.forward(&h, ctx)
+    }
+
     /// The forward pass, also returning the transformer's output and θ.
     pub fn forward_parts(&self, x: &Var, ctx: &Ctx) -> (Var, Option<(Var, Var)>) {
         let (h, parts) = match &self.st {
@@ -225,11 +237,7 @@ impl Model {
             }
             None => (x.clone(), None),
         };
-        let h = match &self.pool {
-            Some(p) => p.forward(&h, ctx),
-            None => h,
-        };
-        (self.classifier.forward(&h, ctx), parts)
+        (self.classify(&h, ctx), parts)
     }
 }
 
