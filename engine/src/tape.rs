@@ -175,10 +175,9 @@ impl Var {
             if let Some((t, _)) = &v.node {
                 match tape {
                     None => tape = Some(t),
-                    Some(t0) => assert!(
-                        t0.same(t),
-                        "{name}: inputs are recorded on different tapes"
-                    ),
+                    Some(t0) => {
+                        assert!(t0.same(t), "{name}: inputs are recorded on different tapes")
+                    }
                 }
             }
         }
@@ -214,6 +213,22 @@ impl Var {
 
     /// Reverse pass seeded with ∂L/∂self = `seed` (same shape as the value).
     pub fn backward_with(&self, seed: Tensor) -> Grads {
+        self.reverse(seed, false)
+    }
+
+    /// Like [`Var::backward`], but keeps the gradient of every node, not just
+    /// of the leaves, so [`Grads::get`] answers for intermediate values too.
+    /// Meant for teaching and debugging: it holds every gradient in memory.
+    pub fn backward_all(&self) -> Grads {
+        assert!(
+            self.value.numel() == 1,
+            "backward_all: the output must be a scalar, got shape {:?}",
+            self.shape()
+        );
+        self.reverse(Tensor::ones(self.shape()), true)
+    }
+
+    fn reverse(&self, seed: Tensor, keep_all: bool) -> Grads {
         let (tape, root) = self
             .node
             .as_ref()
@@ -236,6 +251,9 @@ impl Var {
                 leaves.insert(i, g);
                 continue;
             };
+            if keep_all {
+                leaves.insert(i, g.clone());
+            }
             let needs: Vec<bool> = node.parents.iter().map(Option::is_some).collect();
             let parent_grads = backward(&g, &needs);
             assert_eq!(
@@ -247,7 +265,9 @@ impl Var {
                 node.parents.len()
             );
             for (parent, pg) in node.parents.iter().zip(parent_grads) {
-                let (Some(p), Some(pg)) = (parent, pg) else { continue };
+                let (Some(p), Some(pg)) = (parent, pg) else {
+                    continue;
+                };
                 // The one place where broadcast gradients are reduced.
                 let pg = pg.sum_to_shape(&nodes[*p].shape);
                 accumulate(&mut grads[*p], pg);
@@ -278,7 +298,8 @@ pub struct Grads {
 }
 
 impl Grads {
-    /// ∂L/∂leaf, or `None` if the output does not depend on it.
+    /// ∂L/∂leaf (or ∂L/∂value of any node after [`Var::backward_all`]), or
+    /// `None` if the output does not depend on it.
     ///
     /// # Panics
     /// If `leaf` is recorded on another tape.

@@ -31,7 +31,10 @@ fn constants_record_nothing_and_get_no_gradient() {
     let c = Var::constant(Tensor::ones(&[3]));
     let d = c.exp().mul(&c).sum();
     assert!(!d.is_tracked());
-    assert!(tape.is_empty(), "an evaluation path must not touch the tape");
+    assert!(
+        tape.is_empty(),
+        "an evaluation path must not touch the tape"
+    );
     let x = tape.leaf(Tensor::ones(&[3]));
     let before = tape.len();
     let f = x.mul(&c).sum();
@@ -75,5 +78,20 @@ fn backward_needs_a_scalar() {
 #[should_panic(expected = "inputs are recorded on different tapes")]
 fn mixing_tapes_is_refused() {
     let (t1, t2) = (Tape::new(), Tape::new());
-    let _ = t1.leaf(Tensor::ones(&[1])).add(&t2.leaf(Tensor::ones(&[1])));
+    let _ = t1
+        .leaf(Tensor::ones(&[1]))
+        .add(&t2.leaf(Tensor::ones(&[1])));
+}
+
+#[test]
+fn backward_all_keeps_intermediate_gradients() {
+    let tape = Tape::new();
+    let x = tape.leaf(Tensor::from_vec(vec![2.0], &[1]));
+    let u = x.mul(&x); // u = x², ∂f/∂u = 3
+    let f = u.scale(3.0).sum();
+    let g = f.backward_all();
+    assert_eq!(g.get(&u).unwrap().data(), &[3.0]);
+    assert_eq!(g.get(&x).unwrap().data(), &[12.0]);
+    // A plain backward keeps only the leaves.
+    assert!(f.backward().get(&u).is_none());
 }
