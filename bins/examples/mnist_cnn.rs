@@ -61,6 +61,9 @@ struct Args {
     /// Write a checkpoint here at the end of every epoch.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
+    /// Only evaluate the parameters of this checkpoint on the test set.
+    #[arg(long)]
+    eval_checkpoint: Option<PathBuf>,
 }
 
 /// The paper's CNN.
@@ -132,6 +135,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let test = load_mnist(&dir, Split::Test)?;
     let (train_px, test_px) = (pixels(&train), pixels(&test));
     let mut net = model(args.seed, args.dropout);
+    if let Some(path) = &args.eval_checkpoint {
+        let ck = Checkpoint::load(path)?;
+        ck.restore_params(&mut net.params_mut())?;
+        let acc = evaluate(&net, &test_px, &test.labels);
+        println!(
+            "checkpoint {} (step {}, epoch {}): test acc {:.2}%\nconfig {}",
+            path.display(),
+            ck.step,
+            ck.epoch,
+            100.0 * acc,
+            ck.config
+        );
+        return Ok(());
+    }
     println!("{}", layer_table(&net, &[args.batch, 1, 28, 28]));
     let steps_per_epoch = (train.len() / args.batch) as u64;
     let total = steps_per_epoch * args.epochs;
