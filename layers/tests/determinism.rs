@@ -48,17 +48,28 @@ fn small_net(seed: u64) -> Sequential {
 }
 
 /// Trains for `steps` steps (batch 40: three conv chunks, the last partial),
-/// returning every parameter and the final loss.
+/// returning every parameter, the final loss and the training accuracy.
 fn train(seed: u64, steps: u64) -> (Vec<Tensor>, f32, f32) {
-    let (x, y) = synthetic(seed, 200);
     let mut net = small_net(seed);
     let mut opt = Sgd::momentum(0.9).nesterov(true).weight_decay(1e-4);
     opt.set_clip_norm(Some(5.0));
-    let sched = Schedule::cosine(0.05, steps, 0.0).with_warmup(10);
+    train_range(seed, &mut net, &mut opt, 0..steps, steps)
+}
+
+/// Runs steps `range` of a `total`-step schedule on `net` and `opt`.
+fn train_range(
+    seed: u64,
+    net: &mut Sequential,
+    opt: &mut dyn Optimizer,
+    range: std::ops::Range<u64>,
+    total: u64,
+) -> (Vec<Tensor>, f32, f32) {
+    let (x, y) = synthetic(seed, 200);
+    let sched = Schedule::cosine(0.05, total, 0.0).with_warmup(10);
     let batch = 40;
     let per_epoch = 200 / batch;
     let mut last = 0.0;
-    for step in 0..steps {
+    for step in range {
         let epoch = step / per_epoch as u64;
         let order = epoch_order(seed, epoch, 200);
         let j = (step as usize % per_epoch) * batch;
@@ -129,4 +140,34 @@ fn conv_backward_is_bit_identical_across_thread_counts() {
         assert_eq!(r.2.data(), r1.2.data());
         assert_eq!(r.3.data(), r1.3.data());
     }
+}
+
+#[test]
+fn resuming_from_a_checkpoint_continues_bit_identically() {
+    let seed = 5;
+    let (straight, loss, _) = train_range(seed, &mut small_net(seed), &mut Adam::new(), 0..60, 60);
+
+    let mut net = small_net(seed);
+    let mut opt = Adam::new();
+    train_range(seed, &mut net, &mut opt, 0..25, 60);
+    let path = std::env::temp_dir().join(format!("layers-resume-{}.ckpt", std::process::id()));
+    Checkpoint::new(25, 5, "{}")
+        .with_params(&net.params())
+        .with_optimizer(&opt)
+        .with_word("seed", seed)
+        .save(&path)
+        .unwrap();
+    drop((net, opt));
+
+    let ck = Checkpoint::load(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let seed = ck.word("seed").unwrap();
+    // A differently initialised net: everything must come from the file.
+    let mut net = small_net(seed + 1);
+    let mut opt = Adam::new();
+    ck.restore_params(&mut net.params_mut()).unwrap();
+    ck.restore_optimizer(&mut opt, &net.params()).unwrap();
+    let (resumed, loss2, _) = train_range(seed, &mut net, &mut opt, ck.step..60, 60);
+    assert_eq!(loss.to_bits(), loss2.to_bits());
+    assert_eq!(straight, resumed);
 }
