@@ -2,7 +2,7 @@
 //!
 //! | op      | forward                              | ∂L/∂x        |
 //! |---------|--------------------------------------|--------------|
-//! | relu    | y = max(0, x)                        | g·[x > 0]    |
+//! | relu    | y = max(0, x)                        | g·𝟙(x > 0)   |
 //! | flatten | y = x reshaped to N×(rest)           | g reshaped   |
 //! | dropout | y = x ⊙ m, m ∈ {0, 1/(1−p)}          | g ⊙ m        |
 //!

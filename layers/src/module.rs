@@ -351,3 +351,31 @@ impl Module for Sequential {
         s
     }
 }
+
+/// A boxed module is a module (so containers can hold `Box<dyn Module>`).
+impl<M: Module + ?Sized> Module for Box<M> {
+    fn forward(&self, x: &Var, ctx: &Ctx) -> Var {
+        (**self).forward(x, ctx)
+    }
+    fn params(&self) -> Vec<&Param> {
+        (**self).params()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        (**self).params_mut()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn output_shape(&self, input: &[usize]) -> Vec<usize> {
+        (**self).output_shape(input)
+    }
+    fn add_prefix(&mut self, prefix: &str) {
+        (**self).add_prefix(prefix)
+    }
+    fn set_group(&mut self, group: &str) {
+        (**self).set_group(group)
+    }
+    fn table_rows(&self, input: &[usize], rows: &mut Vec<LayerRow>) -> Vec<usize> {
+        (**self).table_rows(input, rows)
+    }
+}
