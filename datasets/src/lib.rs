@@ -7,10 +7,10 @@ pub mod distort;
 pub mod idx;
 pub mod mnist;
 
+pub use distort::{Batch, DistortedMnist, Distortions, Variant, TEST_EPOCH};
 pub use idx::{
     read_idx, read_idx_from, write_idx, write_idx_to, IdxArray, IdxData, IdxError, IdxType,
 };
-pub use distort::{Batch, DistortedMnist, Distortions, Variant, TEST_EPOCH};
 pub use mnist::{default_data_dir, load_mnist, Mnist, Split, DEFAULT_DATA_DIR};
 
 use std::fmt;

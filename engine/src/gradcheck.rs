@@ -161,11 +161,16 @@ where
         return Err(GradcheckError::NotTracked);
     }
     if !y.value().all_finite() {
-        return Err(GradcheckError::NonFinite { at: "output".into() });
+        return Err(GradcheckError::NonFinite {
+            at: "output".into(),
+        });
     }
     let r = Tensor::from_vec(gauss(y.shape()), y.shape());
     let grads = y.backward_with(r.clone());
-    let g: Vec<Vec<f32>> = leaves.iter().map(|l| grads.get_or_zeros(l).to_vec()).collect();
+    let g: Vec<Vec<f32>> = leaves
+        .iter()
+        .map(|l| grads.get_or_zeros(l).to_vec())
+        .collect();
     let g_norm = g.iter().map(|x| dot(x, x)).sum::<f64>().sqrt();
     let scale: f64 = y
         .value()
@@ -199,7 +204,13 @@ where
             let d = inputs
                 .iter()
                 .enumerate()
-                .map(|(j, x)| if i == j { gauss(x.shape()) } else { vec![0.0; x.numel()] })
+                .map(|(j, x)| {
+                    if i == j {
+                        gauss(x.shape())
+                    } else {
+                        vec![0.0; x.numel()]
+                    }
+                })
                 .collect();
             dirs.push((format!("input {i}"), unit_rms(d)));
         }

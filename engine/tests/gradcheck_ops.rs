@@ -1,5 +1,8 @@
 //! Every differentiable op against finite differences.
 
+// `&[a.clone()]` reads better than `std::slice::from_ref(&a)` in a list of checks.
+#![allow(clippy::cloned_ref_to_slice_refs)]
+
 use engine::rng::seeded;
 use engine::{gradcheck, GradcheckOptions, Tensor, Var};
 use rand::Rng;
@@ -26,7 +29,8 @@ fn positive(shape: &[usize], seed: u64) -> Tensor {
 }
 
 fn check(f: impl Fn(&[Var]) -> Var, inputs: &[Tensor]) {
-    let report = gradcheck(f, inputs, &GradcheckOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let report =
+        gradcheck(f, inputs, &GradcheckOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(report.checks.len() >= 4);
 }
 
@@ -70,10 +74,16 @@ fn scalar_and_unary_ops() {
 
 #[test]
 fn matmul_and_batched_matmul() {
-    check(|x| x[0].matmul(&x[1]), &[away_from_zero(&[4, 5], 8), away_from_zero(&[5, 3], 9)]);
     check(
         |x| x[0].matmul(&x[1]),
-        &[away_from_zero(&[3, 4, 5], 10), away_from_zero(&[3, 5, 2], 11)],
+        &[away_from_zero(&[4, 5], 8), away_from_zero(&[5, 3], 9)],
+    );
+    check(
+        |x| x[0].matmul(&x[1]),
+        &[
+            away_from_zero(&[3, 4, 5], 10),
+            away_from_zero(&[3, 5, 2], 11),
+        ],
     );
 }
 
@@ -98,12 +108,18 @@ fn reductions() {
 fn shape_ops() {
     let a = away_from_zero(&[2, 3, 4], 13);
     let b = away_from_zero(&[2, 5, 4], 14);
-    check(|x| x[0].reshape(&[6, 4]).mul(&x[0].reshape(&[6, 4])), &[a.clone()]);
+    check(
+        |x| x[0].reshape(&[6, 4]).mul(&x[0].reshape(&[6, 4])),
+        &[a.clone()],
+    );
     check(|x| x[0].permute(&[2, 0, 1]), &[a.clone()]);
     check(|x| x[0].transpose(0, 2), &[a.clone()]);
     check(|x| x[0].narrow(1, 1, 2), &[a.clone()]);
     check(|x| Var::concat(&[&x[0], &x[1]], 1), &[a.clone(), b]);
-    check(|x| Var::stack(&[&x[0], &x[1]], 1), &[a.clone(), a.scale(0.5)]);
+    check(
+        |x| Var::stack(&[&x[0], &x[1]], 1),
+        &[a.clone(), a.scale(0.5)],
+    );
     check(|x| x[0].unsqueeze(0), &[a]);
 }
 

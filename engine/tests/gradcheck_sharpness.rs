@@ -20,13 +20,21 @@ fn mul_wrong_rhs(a: &Var, b: &Var, factor: f32) -> Var {
 }
 
 fn input(n: usize, offset: f32) -> Tensor {
-    Tensor::from_vec((0..n).map(|i| offset + 0.37 * (i as f32).sin()).collect(), &[n])
+    Tensor::from_vec(
+        (0..n).map(|i| offset + 0.37 * (i as f32).sin()).collect(),
+        &[n],
+    )
 }
 
 #[test]
 fn correct_backward_passes() {
     let opts = GradcheckOptions::default();
-    gradcheck(|x| square_with_backward(&x[0], 1.0), &[input(20, 0.5)], &opts).unwrap();
+    gradcheck(
+        |x| square_with_backward(&x[0], 1.0),
+        &[input(20, 0.5)],
+        &opts,
+    )
+    .unwrap();
     gradcheck(
         |x| mul_wrong_rhs(&x[0], &x[1], 1.0),
         &[input(20, 0.5), input(20, -0.8)],
@@ -39,8 +47,15 @@ fn correct_backward_passes() {
 fn one_percent_scale_error_is_rejected() {
     let opts = GradcheckOptions::default();
     for factor in [1.01, 0.99] {
-        let r = gradcheck(|x| square_with_backward(&x[0], factor), &[input(20, 0.5)], &opts);
-        assert!(matches!(r, Err(GradcheckError::Mismatch(_))), "factor {factor}: {r:?}");
+        let r = gradcheck(
+            |x| square_with_backward(&x[0], factor),
+            &[input(20, 0.5)],
+            &opts,
+        );
+        assert!(
+            matches!(r, Err(GradcheckError::Mismatch(_))),
+            "factor {factor}: {r:?}"
+        );
     }
     // Only one of two inputs is wrong, by 1%.
     let r = gradcheck(
@@ -54,7 +69,11 @@ fn one_percent_scale_error_is_rejected() {
 #[test]
 fn sign_error_is_rejected() {
     let opts = GradcheckOptions::default();
-    let r = gradcheck(|x| square_with_backward(&x[0], -1.0), &[input(20, 0.5)], &opts);
+    let r = gradcheck(
+        |x| square_with_backward(&x[0], -1.0),
+        &[input(20, 0.5)],
+        &opts,
+    );
     assert!(matches!(r, Err(GradcheckError::Mismatch(_))), "{r:?}");
     let r = gradcheck(
         |x| mul_wrong_rhs(&x[0], &x[1], -1.0),

@@ -14,11 +14,17 @@ fn constructors() {
     assert_eq!(Tensor::ones(&[2]).data(), &[1.0, 1.0]);
     assert_eq!(Tensor::full(&[1, 2], 7.5).data(), &[7.5, 7.5]);
     assert_eq!(Tensor::arange(4).data(), &[0.0, 1.0, 2.0, 3.0]);
-    assert_eq!(Tensor::linspace(-1.0, 1.0, 5).data(), &[-1.0, -0.5, 0.0, 0.5, 1.0]);
+    assert_eq!(
+        Tensor::linspace(-1.0, 1.0, 5).data(),
+        &[-1.0, -0.5, 0.0, 0.5, 1.0]
+    );
     assert_eq!(Tensor::scalar(3.0).shape(), &[] as &[usize]);
     assert_eq!(
         Tensor::try_from_vec(vec![1.0; 5], &[2, 3]),
-        Err(ShapeError::LengthMismatch { shape: vec![2, 3], len: 5 })
+        Err(ShapeError::LengthMismatch {
+            shape: vec![2, 3],
+            len: 5
+        })
     );
     assert!(matches!(
         Tensor::try_from_vec(vec![], &[usize::MAX, 3]),
@@ -65,7 +71,10 @@ fn shape_ops_move_values() {
     assert_eq!(p.shape(), &[4, 2, 3]);
     assert_eq!(p.at(&[3, 1, 2]), b.at(&[1, 2, 3]));
     assert_eq!(b.narrow(1, 1, 2).shape(), &[2, 2, 4]);
-    assert_eq!(b.narrow(2, 3, 1).data(), &[3.0, 7.0, 11.0, 15.0, 19.0, 23.0]);
+    assert_eq!(
+        b.narrow(2, 3, 1).data(),
+        &[3.0, 7.0, 11.0, 15.0, 19.0, 23.0]
+    );
     let c = Tensor::concat(&[&a, &Tensor::full(&[2, 1], -1.0)], 1);
     assert_eq!(c.data(), &[0.0, 1.0, 2.0, -1.0, 3.0, 4.0, 5.0, -1.0]);
     let s = Tensor::stack(&[&Tensor::arange(2), &Tensor::ones(&[2])], 1);
@@ -85,9 +94,15 @@ fn broadcasting_arithmetic() {
     let row = t(&[10.0, 20.0, 30.0], &[3]);
     let col = t(&[100.0, 200.0], &[2, 1]);
     assert_eq!(a.add(&row).data(), &[11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
-    assert_eq!(a.sub(&col).data(), &[-99.0, -98.0, -97.0, -196.0, -195.0, -194.0]);
+    assert_eq!(
+        a.sub(&col).data(),
+        &[-99.0, -98.0, -97.0, -196.0, -195.0, -194.0]
+    );
     assert_eq!(row.add(&col).shape(), &[2, 3]);
-    assert_eq!(a.mul(&Tensor::scalar(2.0)).data(), &[2.0, 4.0, 6.0, 8.0, 10.0, 12.0]);
+    assert_eq!(
+        a.mul(&Tensor::scalar(2.0)).data(),
+        &[2.0, 4.0, 6.0, 8.0, 10.0, 12.0]
+    );
     assert_eq!(a.div(&row).at(&[1, 2]), 0.2);
     // Gradient reduction is the inverse of broadcasting.
     assert_eq!(a.sum_to_shape(&[3]).data(), &[5.0, 7.0, 9.0]);
@@ -137,9 +152,12 @@ fn softmax_values() {
     let s = a.softmax(1);
     let e: Vec<f32> = [1.0f32, 2.0, 3.0].iter().map(|v| v.exp()).collect();
     let z: f32 = e.iter().sum();
-    for j in 0..3 {
-        assert!((s.at(&[0, j]) - e[j] / z).abs() < 1e-7);
-        assert!((s.at(&[1, j]) - 1.0 / 3.0).abs() < 1e-7, "stable for large inputs");
+    for (j, ej) in e.iter().enumerate() {
+        assert!((s.at(&[0, j]) - ej / z).abs() < 1e-7);
+        assert!(
+            (s.at(&[1, j]) - 1.0 / 3.0).abs() < 1e-7,
+            "stable for large inputs"
+        );
     }
     let ls = a.log_softmax(1);
     assert!((ls.at(&[0, 2]) - (e[2] / z).ln()).abs() < 1e-6);
@@ -154,7 +172,10 @@ fn matmul_matches_hand_and_safe_reference() {
     // Batched: two copies give two copies of the result.
     let ab = Tensor::stack(&[&a, &a.scale(2.0)], 0);
     let bb = Tensor::stack(&[&b, &b], 0);
-    assert_eq!(ab.matmul(&bb).data(), &[58.0, 64.0, 139.0, 154.0, 116.0, 128.0, 278.0, 308.0]);
+    assert_eq!(
+        ab.matmul(&bb).data(),
+        &[58.0, 64.0, 139.0, 154.0, 116.0, 128.0, 278.0, 308.0]
+    );
     // Larger, transposed operands against the safe reference kernel.
     let mut rng = seeded(9);
     let (m, k, n) = (150, 70, 90);
@@ -163,8 +184,24 @@ fn matmul_matches_hand_and_safe_reference() {
     let mut fast = vec![0.0; m * n];
     engine::gemm(m, k, n, x.data(), true, y.data(), true, &mut fast, false);
     let mut slow = vec![0.0; m * n];
-    engine::ops::matmul::gemm_safe(m, 0, m, k, n, x.data(), true, y.data(), true, &mut slow, false);
-    let err = fast.iter().zip(&slow).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    engine::ops::matmul::gemm_safe(
+        m,
+        0,
+        m,
+        k,
+        n,
+        x.data(),
+        true,
+        y.data(),
+        true,
+        &mut slow,
+        false,
+    );
+    let err = fast
+        .iter()
+        .zip(&slow)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     assert!(err < 1e-4, "max error {err}");
 }
 

@@ -7,17 +7,17 @@
 //! ([`models`]).
 
 pub mod affine_grid;
-pub mod sampler;
-pub mod transforms;
 pub mod fused;
 pub mod layer;
 pub mod models;
+pub mod sampler;
+pub mod transforms;
 
 pub use affine_grid::{affine_grid, affine_grid_backward};
+pub use fused::{affine_sample, projective_sample};
+pub use layer::{ParallelTransformers, SpatialTransformer, LOC_GROUP};
+pub use models::{build_model, Model, UnknownModel, MODEL_NAMES};
 pub use sampler::{
     grid_sample, grid_sample_backward, grid_sample_backward_masked, Mode, Padding, SampleOptions,
 };
-pub use fused::{affine_sample, projective_sample};
 pub use transforms::Transform;
-pub use layer::{ParallelTransformers, SpatialTransformer, LOC_GROUP};
-pub use models::{build_model, Model, UnknownModel, MODEL_NAMES};

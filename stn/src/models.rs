@@ -75,7 +75,8 @@ fn conv_pool(side: usize, k: usize) -> usize {
         side >= k,
         "model: a {k}×{k} convolution does not fit a {side}×{side} input"
     );
-    (side - k + 1) / 2
+    let conv = side - k + 1;
+    conv / 2
 }
 
 /// The paper's CNN classifier for `side`×`side` inputs.

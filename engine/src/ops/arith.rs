@@ -86,7 +86,9 @@ impl Var {
 
     /// `−self`.
     pub fn neg(&self) -> Var {
-        Var::custom_op("neg", &[self], self.value().neg(), |g, _| vec![Some(g.neg())])
+        Var::custom_op("neg", &[self], self.value().neg(), |g, _| {
+            vec![Some(g.neg())]
+        })
     }
 
     /// `self · s + t` for scalars.

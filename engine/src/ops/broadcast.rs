@@ -11,8 +11,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -74,7 +82,11 @@ where
         return Tensor::from_vec(out, &shape);
     }
     let (x, y) = (a.data(), b.data());
-    let (ia, ib) = if nd == 0 { (0, 0) } else { (sa[nd - 1], sb[nd - 1]) };
+    let (ia, ib) = if nd == 0 {
+        (0, 0)
+    } else {
+        (sa[nd - 1], sb[nd - 1])
+    };
     let row = |r: usize, o: &mut [f32]| {
         // Offsets of this row's first element in a and b.
         let (mut oa, mut ob, mut rem) = (0, 0, r);
@@ -106,7 +118,9 @@ where
         }
     };
     if numel < PAR_THRESHOLD {
-        out.chunks_mut(inner).enumerate().for_each(|(r, o)| row(r, o));
+        out.chunks_mut(inner)
+            .enumerate()
+            .for_each(|(r, o)| row(r, o));
     } else {
         out.par_chunks_mut(inner)
             .enumerate()

@@ -82,12 +82,19 @@ fn gemm_block(
         } else {
             (r0 * k, k as isize, 1isize)
         };
-        let (rsb, csb) = if tb { (1isize, k as isize) } else { (n as isize, 1isize) };
+        let (rsb, csb) = if tb {
+            (1isize, k as isize)
+        } else {
+            (n as isize, 1isize)
+        };
         // The last element sgemm reads of A and B must be in bounds.
         if k > 0 {
             let a_last = a_off + (rows - 1) * rsa as usize + (k - 1) * csa as usize;
             let b_last = (k - 1) * rsb as usize + (n - 1) * csb as usize;
-            assert!(a_last < a.len() && b_last < b.len(), "gemm: operand out of bounds");
+            assert!(
+                a_last < a.len() && b_last < b.len(),
+                "gemm: operand out of bounds"
+            );
         }
         // SAFETY: sgemm reads op(A)[i][p] at a_ptr + i*rsa + p*csa for i < rows,
         // p < k; the largest such offset is `a_last`, checked < a.len() above,
@@ -143,7 +150,11 @@ pub fn gemm_safe(
     for i in 0..rows {
         let crow = &mut c[i * n..(i + 1) * n];
         for p in 0..k {
-            let av = if ta { a[p * m + r0 + i] } else { a[(r0 + i) * k + p] };
+            let av = if ta {
+                a[p * m + r0 + i]
+            } else {
+                a[(r0 + i) * k + p]
+            };
             for (j, cv) in crow.iter_mut().enumerate() {
                 let bv = if tb { b[j * k + p] } else { b[p * n + j] };
                 *cv += av * bv;
@@ -206,7 +217,17 @@ impl Tensor {
         }
         let (m, k, n) = check_2d("matmul", self.shape(), other.shape());
         let mut c = vec![0.0f32; m * n];
-        gemm(m, k, n, self.data(), false, other.data(), false, &mut c, false);
+        gemm(
+            m,
+            k,
+            n,
+            self.data(),
+            false,
+            other.data(),
+            false,
+            &mut c,
+            false,
+        );
         Tensor::from_vec(c, &[m, n])
     }
 

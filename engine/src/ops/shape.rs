@@ -39,7 +39,10 @@ impl Tensor {
         let nd = shape.len();
         let mut seen = vec![false; nd];
         assert!(
-            perm.len() == nd && perm.iter().all(|&p| p < nd && !std::mem::replace(&mut seen[p], true)),
+            perm.len() == nd
+                && perm
+                    .iter()
+                    .all(|&p| p < nd && !std::mem::replace(&mut seen[p], true)),
             "permute: {perm:?} is not a permutation of the axes of {shape:?}"
         );
         if perm.iter().enumerate().all(|(i, &p)| i == p) {
@@ -107,7 +110,10 @@ impl Tensor {
                     .zip(first)
                     .enumerate()
                     .all(|(i, (a, b))| i == axis || a == b);
-            assert!(ok, "concat: shapes {first:?} and {s:?} differ off axis {axis}");
+            assert!(
+                ok,
+                "concat: shapes {first:?} and {s:?} differ off axis {axis}"
+            );
         }
         let (outer, inner) = outer_inner(first, axis);
         let total: usize = parts.iter().map(|p| p.shape()[axis]).sum();
@@ -158,9 +164,12 @@ impl Var {
     /// The same values with a new shape of equal size.
     pub fn reshape(&self, shape: &[usize]) -> Var {
         let orig = self.shape().to_vec();
-        Var::custom_op("reshape", &[self], self.value().reshape(shape), move |g, _| {
-            vec![Some(g.reshape(&orig))]
-        })
+        Var::custom_op(
+            "reshape",
+            &[self],
+            self.value().reshape(shape),
+            move |g, _| vec![Some(g.reshape(&orig))],
+        )
     }
 
     /// Reorders axes: output axis `i` is input axis `perm[i]`.
@@ -171,9 +180,12 @@ impl Var {
                 inv[p] = i;
             }
         }
-        Var::custom_op("permute", &[self], self.value().permute(perm), move |g, _| {
-            vec![Some(g.permute(&inv))]
-        })
+        Var::custom_op(
+            "permute",
+            &[self],
+            self.value().permute(perm),
+            move |g, _| vec![Some(g.permute(&inv))],
+        )
     }
 
     /// Swaps two axes.
@@ -207,18 +219,23 @@ impl Var {
     pub fn concat(parts: &[&Var], axis: usize) -> Var {
         let values: Vec<&Tensor> = parts.iter().map(|p| p.value()).collect();
         let sizes: Vec<usize> = parts.iter().map(|p| p.shape()[axis]).collect();
-        Var::custom_op("concat", parts, Tensor::concat(&values, axis), move |g, needs| {
-            let mut start = 0;
-            sizes
-                .iter()
-                .zip(needs)
-                .map(|(&n, &need)| {
-                    let piece = need.then(|| g.narrow(axis, start, n));
-                    start += n;
-                    piece
-                })
-                .collect()
-        })
+        Var::custom_op(
+            "concat",
+            parts,
+            Tensor::concat(&values, axis),
+            move |g, needs| {
+                let mut start = 0;
+                sizes
+                    .iter()
+                    .zip(needs)
+                    .map(|(&n, &need)| {
+                        let piece = need.then(|| g.narrow(axis, start, n));
+                        start += n;
+                        piece
+                    })
+                    .collect()
+            },
+        )
     }
 
     /// Stacks equal-shaped values along a new axis.

@@ -11,7 +11,10 @@ use crate::{Tensor, Var};
 /// Calls `f(lane)` for every lane along `axis`, where a lane is given as
 /// (start offset, stride) for `len` elements.
 fn for_each_lane(shape: &[usize], axis: usize, mut f: impl FnMut(usize, usize, usize)) {
-    assert!(axis < shape.len(), "softmax: axis {axis} for shape {shape:?}");
+    assert!(
+        axis < shape.len(),
+        "softmax: axis {axis} for shape {shape:?}"
+    );
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
     let len = shape[axis];
@@ -28,7 +31,9 @@ impl Tensor {
         let x = self.data();
         let mut y = vec![0.0f32; x.len()];
         for_each_lane(self.shape(), axis, |s, st, len| {
-            let m = (0..len).map(|j| x[s + j * st]).fold(f32::NEG_INFINITY, f32::max);
+            let m = (0..len)
+                .map(|j| x[s + j * st])
+                .fold(f32::NEG_INFINITY, f32::max);
             let mut z = 0.0;
             for j in 0..len {
                 let e = (x[s + j * st] - m).exp();
@@ -47,8 +52,14 @@ impl Tensor {
         let x = self.data();
         let mut y = vec![0.0f32; x.len()];
         for_each_lane(self.shape(), axis, |s, st, len| {
-            let m = (0..len).map(|j| x[s + j * st]).fold(f32::NEG_INFINITY, f32::max);
-            let lse = m + (0..len).map(|j| (x[s + j * st] - m).exp()).sum::<f32>().ln();
+            let m = (0..len)
+                .map(|j| x[s + j * st])
+                .fold(f32::NEG_INFINITY, f32::max);
+            let lse = m
+                + (0..len)
+                    .map(|j| (x[s + j * st] - m).exp())
+                    .sum::<f32>()
+                    .ln();
             for j in 0..len {
                 y[s + j * st] = x[s + j * st] - lse;
             }

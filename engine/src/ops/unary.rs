@@ -88,7 +88,9 @@ impl Var {
         let y = self.value().sqrt();
         let y2 = y.clone();
         Var::custom_op("sqrt", &[self], y, move |g, _| {
-            vec![Some(zip_with(g, &y2, "sqrt backward", |g, y| g / (2.0 * y)))]
+            vec![Some(zip_with(g, &y2, "sqrt backward", |g, y| {
+                g / (2.0 * y)
+            }))]
         })
     }
 
@@ -97,7 +99,9 @@ impl Var {
         let y = self.value().tanh();
         let y2 = y.clone();
         Var::custom_op("tanh", &[self], y, move |g, _| {
-            vec![Some(zip_with(g, &y2, "tanh backward", |g, y| g * (1.0 - y * y)))]
+            vec![Some(zip_with(g, &y2, "tanh backward", |g, y| {
+                g * (1.0 - y * y)
+            }))]
         })
     }
 
@@ -106,7 +110,9 @@ impl Var {
         let y = self.value().sigmoid();
         let y2 = y.clone();
         Var::custom_op("sigmoid", &[self], y, move |g, _| {
-            vec![Some(zip_with(g, &y2, "sigmoid backward", |g, y| g * y * (1.0 - y)))]
+            vec![Some(zip_with(g, &y2, "sigmoid backward", |g, y| {
+                g * y * (1.0 - y)
+            }))]
         })
     }
 
