@@ -80,6 +80,11 @@ impl PixelMap for Homography {
         let (x, y) = (x as f64, y as f64);
         let h = &self.h;
         let w = h[6] * x + h[7] * y + 1.0;
+        // Beyond the horizon (w ≤ 0) lies no point of the source plane: send it
+        // far outside, where the sampler's zero padding applies.
+        if w <= 1e-6 {
+            return (-1e6, -1e6);
+        }
         (
             ((h[0] * x + h[1] * y + h[2]) / w) as f32,
             ((h[3] * x + h[4] * y + h[5]) / w) as f32,
