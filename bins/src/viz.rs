@@ -429,8 +429,9 @@ fn draw_arrows(c: &mut Canvas, ex: &Example, place: &Placement, block: usize) ->
             scales.push(None);
             continue;
         }
-        // The longest arrow spans about 1.5 blocks of the input.
-        let target = 1.5 * block as f32 * ex.side as f32 / w.out_hw[0] as f32;
+        // The longest arrow spans 0.8 to 2 blocks of the input (the scale
+        // is rounded down to 1, 2 or 5 × 10^n so it reads easily).
+        let target = 2.0 * block as f32 * ex.side as f32 / w.out_hw[0] as f32;
         let k = nice_floor(target / longest);
         for ((x, y), (gx, gy)) in arrows {
             let (dx, dy) = (gx * k * place.scale, gy * k * place.scale);
