@@ -167,7 +167,8 @@ fn report(ex: &Example) -> String {
         s += &format!("\n  {}: theta = [", w.name);
         for (i, chunk) in t.chunks(8).enumerate() {
             if i > 0 {
-                s += &format!(",\n{}", " ".repeat(w.name.len() + 14));
+                // Align with the first value, after "  <name>: theta = [".
+                s += &format!(",\n{}", " ".repeat(w.name.len() + 13));
             }
             s += &chunk.join(", ");
         }
@@ -237,9 +238,8 @@ pub fn run(a: &crate::VizArgs) -> Result<(), CliError> {
     let path = a.out.join("overview.png");
     over.save_png(&path)?;
     say(&format!(
-        "wrote {} pictures and {} to {}\n",
+        "wrote one viz-<index>.png per image ({}) and overview.png to {}\n",
         examples.len(),
-        path.display(),
         a.out.display()
     ))?;
     Ok(())
@@ -750,6 +750,43 @@ mod tests {
         assert_eq!(num(-0.0, 2), "0.00");
         assert_eq!(num(-0.5, 1), "-0.5");
         assert_eq!(num(1.23456, 4), "1.2346");
+    }
+
+    #[test]
+    fn grid_lines_follow_curved_grids() {
+        // A 3×3 grid whose middle row bows down (as a TPS can): the drawn
+        // row must pass through the bowed point, not the straight chord.
+        let mut grid = Vec::new();
+        for r in 0..3 {
+            for c in 0..3 {
+                let x = -0.5 + 0.5 * c as f32;
+                let bow = if r == 1 && c == 1 { 0.4 } else { 0.0 };
+                grid.extend([x, -0.5 + 0.5 * r as f32 + bow]);
+            }
+        }
+        let w = Warp {
+            name: "t".into(),
+            colour: [0, 200, 255],
+            theta: vec![],
+            matrix: None,
+            out_hw: [3, 3],
+            grid,
+            dgrid: vec![0.0; 18],
+            v: vec![0.0; 9],
+        };
+        let place = Placement {
+            ox: 0.0,
+            oy: 0.0,
+            scale: 10.0,
+            side: 10,
+        };
+        let mut c = Canvas::new(100, 100, draw::BLACK);
+        draw_grid(&mut c, &w, &place, 1, true);
+        // Grid (0, 0.4) → canvas (50, 70); the chord of row 1 is at y = 50.
+        assert_ne!(c.get(50, 70), draw::BLACK, "bowed point drawn");
+        assert_ne!(c.get(40, 62), draw::BLACK, "segment towards it drawn");
+        // The middle column still passes (50, 50); check off-grid emptiness.
+        assert_eq!(c.get(35, 50), draw::BLACK, "no straight chord");
     }
 
     #[test]
