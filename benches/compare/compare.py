@@ -81,7 +81,15 @@ def machine():
         "kernel": platform.release(),
         "rustc": sh("rustc --version"),
         "python": sys.version.split()[0],
+        "git": git_state(),
     }
+
+
+def git_state():
+    """HEAD and whether the measured crates had uncommitted changes."""
+    rev = sh("git rev-parse --short HEAD") or "?"
+    dirty = sh("git status --porcelain -- engine layers stn datasets benches/src")
+    return rev + (" (with uncommitted changes)" if dirty else " (clean)")
 
 
 def rows(quick):
@@ -126,7 +134,8 @@ def one_shot(argv, env=None):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ours", required=True, help="path of the bench_report binary")
+    ap.add_argument("--ours", help="path of the bench_report binary")
+    ap.add_argument("--from-json", help="only rewrite --md from this earlier --json")
     ap.add_argument("--python", default=sys.executable, help="python with torch")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=4)
@@ -139,6 +148,14 @@ def main():
     ap.add_argument("--md", required=True)
     ap.add_argument("--rerun", default="benches/compare/run.sh")
     a = ap.parse_args()
+    if a.from_json:
+        with open(a.from_json) as f:
+            d = json.load(f)
+        with open(a.md, "w") as f:
+            f.write(markdown(d))
+        return
+    if not a.ours:
+        ap.error("--ours is required")
     here = os.path.dirname(os.path.abspath(__file__))
     torch_py = os.path.join(here, "torch_bench.py")
     threads = [int(t) for t in a.threads.split(",")]
@@ -267,7 +284,7 @@ def markdown(d):
     o.append(f"- CPU: {m['model']}, {m['cpus']} logical CPUs ({m['threads_per_core']} "
              f"thread per core), hypervisor {m['hypervisor']}; AVX2 {'yes' if m['avx2'] else 'no'}, "
              f"AVX-512F {'yes' if m['avx512f'] else 'no'}; memory {m['mem']}; Linux {m['kernel']}")
-    o.append(f"- {m['rustc']}; warpgrad built with `cargo build --release` (opt-level 3, "
+    o.append(f"- warpgrad at commit {m.get('git', '?')}; {m['rustc']}; built with `cargo build --release` (opt-level 3, "
              "codegen-units 4, no `-C target-cpu`)")
     o.append(f"- PyTorch {ti['torch']} (CPU capability {ti['cpu_capability']}, oneDNN "
              f"{'on' if ti['mkldnn'] else 'off'}), Python {ti['python']}; parallel backend: "
