@@ -235,3 +235,33 @@ fn tc_pastes_the_digit_and_crops_exactly() {
         }
     }
 }
+
+#[test]
+fn no_distortion_loses_the_digit() {
+    // Every sample keeps visible ink: in particular P never folds the digit
+    // out of the picture (its corner noise is redrawn until the view is convex).
+    let m = train();
+    for v in [
+        Variant::R,
+        Variant::Rts,
+        Variant::P,
+        Variant::E,
+        Variant::Tc,
+    ] {
+        let d = DistortedMnist::new(v, m, m, 11);
+        let b = d.range(0, 0, m.len());
+        let px = d.side() * d.side();
+        let blank = b
+            .images
+            .data()
+            .chunks(px)
+            .filter(|img| img.iter().fold(0.0f32, |a, &x| a.max(x)) < 0.3)
+            .count();
+        assert_eq!(
+            blank,
+            0,
+            "{v:?}: {blank} of {} images lost the digit",
+            m.len()
+        );
+    }
+}

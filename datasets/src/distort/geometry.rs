@@ -58,6 +58,9 @@ impl PixelMap for Affine2 {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Homography {
     pub h: [f64; 8],
+    /// Sign of the denominator w on the side of the horizon where the given
+    /// points lie (with h₃₃ fixed to 1, w may be negative there).
+    pub side: f64,
 }
 
 impl Homography {
@@ -71,7 +74,14 @@ impl Homography {
             a[2 * k] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u];
             a[2 * k + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v];
         }
-        solve8(a).map(|h| Homography { h })
+        let h = solve8(a)?;
+        let w = |p: [f64; 2]| h[6] * p[0] + h[7] * p[1] + 1.0;
+        let side = w(from[0]).signum();
+        // All four points must lie on one side of the horizon.
+        if from.iter().any(|&p| w(p) * side <= 0.0) {
+            return None;
+        }
+        Some(Homography { h, side })
     }
 }
 
@@ -80,9 +90,9 @@ impl PixelMap for Homography {
         let (x, y) = (x as f64, y as f64);
         let h = &self.h;
         let w = h[6] * x + h[7] * y + 1.0;
-        // Beyond the horizon (w ≤ 0) lies no point of the source plane: send it
-        // far outside, where the sampler's zero padding applies.
-        if w <= 1e-6 {
+        // Beyond the horizon (w of the other sign than at the corners) lies no
+        // point of the source plane: send it far outside, into zero padding.
+        if w * self.side <= 1e-9 {
             return (-1e6, -1e6);
         }
         (

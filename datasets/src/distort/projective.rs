@@ -14,6 +14,8 @@ pub struct ProjectiveParams {
     /// Largest scale (1.0).
     pub scale_max: f32,
     /// Standard deviation of each corner's displacement, in pixels (5).
+    /// Displacements that would fold the image (a non-convex quadrilateral)
+    /// are drawn again.
     pub corner_std_px: f32,
 }
 
@@ -43,18 +45,51 @@ fn corners() -> [[f64; 2]; 4] {
     [[-0.5, -0.5], [e, -0.5], [e, e], [-0.5, e]]
 }
 
+/// Smallest |sin| of a corner's angle for a quadrilateral to count as a view
+/// of a square (about 6°).
+const MIN_SIN: f64 = 0.1;
+
+/// Redraws of the corner noise before giving up on a sample's perspective.
+const MAX_REDRAWS: usize = 100;
+
+/// True if the quadrilateral (in order) is convex with every corner's angle
+/// away from 0° and 180°. A camera view of a square is always convex; a
+/// non-convex quad makes the homography send the digit through infinity,
+/// out of the picture (a blank image).
+fn is_proper_view(q: &[[f64; 2]; 4]) -> bool {
+    (0..4).all(|k| {
+        let (a, b, c) = (q[k], q[(k + 1) % 4], q[(k + 2) % 4]);
+        let (e1, e2) = ([b[0] - a[0], b[1] - a[1]], [c[0] - b[0], c[1] - b[1]]);
+        let cross = e1[0] * e2[1] - e1[1] * e2[0];
+        let norms = (e1[0].hypot(e1[1]) * e2[0].hypot(e2[1])).max(1e-12);
+        cross / norms >= MIN_SIN
+    })
+}
+
 impl ProjectiveParams {
-    /// Draws one sample.
+    /// Draws one sample. Corner noise that would not be a view of a square
+    /// (a non-convex or nearly flat quadrilateral) is
+    /// drawn again from the same stream, so the sample stays deterministic;
+    /// after 100 failed draws the corners stay unperturbed.
     pub fn draw(&self, rng: &mut Rng) -> Drawn {
         let scale = rng.gen_range(self.scale_min..=self.scale_max);
         let noise = Normal::new(0.0f32, self.corner_std_px).expect("corner_std_px must be >= 0");
-        let mut corner_offsets = [[0.0; 2]; 4];
-        for c in &mut corner_offsets {
-            *c = [noise.sample(rng), noise.sample(rng)];
+        for _ in 0..MAX_REDRAWS {
+            let mut corner_offsets = [[0.0; 2]; 4];
+            for c in &mut corner_offsets {
+                *c = [noise.sample(rng), noise.sample(rng)];
+            }
+            let d = Drawn {
+                scale,
+                corner_offsets,
+            };
+            if is_proper_view(&d.destination_corners()) {
+                return d;
+            }
         }
         Drawn {
             scale,
-            corner_offsets,
+            corner_offsets: [[0.0; 2]; 4],
         }
     }
 }
