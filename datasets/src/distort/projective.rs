@@ -14,7 +14,8 @@ pub struct ProjectiveParams {
     /// Largest scale (1.0).
     pub scale_max: f32,
     /// Standard deviation of each corner's displacement, in pixels (5).
-    /// Displacements that would fold the image (a non-convex quadrilateral)
+    /// Displacements that would fold the image (a non-convex quadrilateral) or
+    /// view it nearly edge-on (a corner flatter than 160° or sharper than 20°)
     /// are drawn again.
     pub corner_std_px: f32,
 }
@@ -45,15 +46,16 @@ fn corners() -> [[f64; 2]; 4] {
     [[-0.5, -0.5], [e, -0.5], [e, e], [-0.5, e]]
 }
 
-/// Smallest |sin| of a corner's angle for a quadrilateral to count as a view
-/// of a square (about 6°).
-const MIN_SIN: f64 = 0.1;
+/// Smallest sin of a corner's angle for a quadrilateral to count as a
+/// reasonable view of a square: every corner between 20° and 160°. Flatter
+/// corners come from near edge-on views that squash the digit to a sliver.
+const MIN_SIN: f64 = 0.34;
 
 /// Redraws of the corner noise before giving up on a sample's perspective.
 const MAX_REDRAWS: usize = 100;
 
 /// True if the quadrilateral (in order) is convex with every corner's angle
-/// away from 0° and 180°. A camera view of a square is always convex; a
+/// between 20° and 160°. A camera view of a square is always convex; a
 /// non-convex quad makes the homography send the digit through infinity,
 /// out of the picture (a blank image).
 fn is_proper_view(q: &[[f64; 2]; 4]) -> bool {
@@ -67,8 +69,8 @@ fn is_proper_view(q: &[[f64; 2]; 4]) -> bool {
 }
 
 impl ProjectiveParams {
-    /// Draws one sample. Corner noise that would not be a view of a square
-    /// (a non-convex or nearly flat quadrilateral) is
+    /// Draws one sample. Corner noise that would not be a reasonable view of a
+    /// square (non-convex, or a corner outside 20°–160°) is
     /// drawn again from the same stream, so the sample stays deterministic;
     /// after 100 failed draws the corners stay unperturbed.
     pub fn draw(&self, rng: &mut Rng) -> Drawn {
