@@ -154,15 +154,21 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
     let side = run::input_side(variant);
     // Check the model name before loading any data.
     run::build(&args.model, side, args.seed)?;
-    let (train, test) = run::load_splits(
-        &run::data_dir(&args.data_dir),
-        args.train_size,
-        args.test_size,
-    )?;
+    // The full training split stays the pool of TC distractors, so the test
+    // set is the same whatever --train-size (and equal to `warpgrad eval`'s).
+    let (full, test) = run::load_splits(&run::data_dir(&args.data_dir), None, args.test_size)?;
+    let cut;
+    let train = match args.train_size {
+        Some(n) if n < full.len() => {
+            cut = full.take(n);
+            &cut
+        }
+        _ => &full,
+    };
     let cfg = args.config(train.len(), test.len());
     let out = args.out_dir();
     fs::create_dir_all(&out).map_err(|e| msg(format!("cannot create {}: {e}", out.display())))?;
-    train_run(args, &cfg, &out, &train, &test)
+    train_run(args, &cfg, &out, train, &full, &test)
 }
 
 fn train_run(
@@ -170,6 +176,7 @@ fn train_run(
     cfg: &TrainConfig,
     out: &Path,
     train: &Mnist,
+    full: &Mnist,
     test: &Mnist,
 ) -> Result<(), CliError> {
     let variant = run::parse_variant(&cfg.dataset)?;
@@ -229,8 +236,8 @@ fn train_run(
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
 
-    let data = DistortedMnist::new(variant, train, train, cfg.seed);
-    let test_set = run::test_batch(variant, test, train);
+    let data = DistortedMnist::new(variant, train, full, cfg.seed);
+    let test_set = run::test_batch(variant, test, full);
     let schedule = cfg.schedule();
     let spe = cfg.steps_per_epoch();
     let total = cfg.total_steps();
