@@ -2,7 +2,7 @@
 //!
 //! | name          | network                                                            |
 //! |---------------|--------------------------------------------------------------------|
-//! | `fcn`         | FC 128 → ReLU → FC 128 → ReLU → FC 10                              |
+//! | `fcn`         | FC h → ReLU → FC h → ReLU → FC 10, h = 128·(28/side)²              |
 //! | `cnn`         | conv 9×9 32 → ReLU → max-pool 2 → conv 7×7 64 → ReLU → max-pool 2 → FC 10 |
 //! | `st-fcn-*`    | spatial transformer (FC localisation net) → the FCN                |
 //! | `st-cnn-*`    | spatial transformer (conv localisation net) → the CNN              |
@@ -94,14 +94,17 @@ fn cnn(side: usize, rng: &mut engine::rng::Rng) -> Sequential {
 }
 
 /// The FCN classifier for `side`×`side` inputs.
+/// Hidden units scale as 128·(28/side)², so the FCN keeps about 100–120k
+/// parameters on every canvas, like the other models (as in the paper).
 fn fcn(side: usize, rng: &mut engine::rng::Rng) -> Sequential {
+    let h = (128 * CLASSIFIER_SIDE * CLASSIFIER_SIDE / (side * side)).max(16);
     Sequential::new()
         .push(Flatten)
-        .push(Linear::new("fc1", side * side, 128, rng))
+        .push(Linear::new("fc1", side * side, h, rng))
         .push(ReLU)
-        .push(Linear::new("fc2", 128, 128, rng))
+        .push(Linear::new("fc2", h, h, rng))
         .push(ReLU)
-        .push(Linear::new("fc3", 128, 10, rng))
+        .push(Linear::new("fc3", h, 10, rng))
 }
 
 /// The ST-CNN localisation net; returns it and its number of features.
