@@ -252,6 +252,11 @@ fn report(
         }
     }
     let (case, items, unit) = cache.get_mut(&key).expect("inserted above");
+    // The case is shared with the sampler ops: count grid points here.
+    let (items, unit) = match (job.op.as_str(), workload(&job.workload)) {
+        ("affine_grid", Some(w)) => (w.grid_points(), "grid_points"),
+        _ => (*items, *unit),
+    };
     let times = time(job, case);
     let med = median(&times);
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
@@ -267,7 +272,7 @@ fn report(
         json_str(threads),
         job.batch,
         times.len(),
-        *items as f64 / (med / 1e3),
+        items as f64 / (med / 1e3),
         list.join(",")
     )
 }
