@@ -3,7 +3,7 @@
 //! neighbour, +1 on the right. At an exact integer coordinate the neighbours
 //! are still floor(x) and floor(x)+1, PyTorch's choice (the right derivative).
 
-use super::coords::{clamp_index, in_range, pad, tame, unnormalise, unnormalise_scale};
+use super::coords::{clamp_index, floor_tame, in_range, pad, tame, unnormalise, unnormalise_scale};
 use super::options::Padding;
 use super::separable::AxisTaps;
 
@@ -15,22 +15,49 @@ pub(crate) fn fill_axis(
     padding: Padding,
     align_corners: bool,
 ) {
+    // One loop per padding mode, so the hot loop has no match inside.
+    match padding {
+        Padding::Zeros => fill_with(t, g, size, align_corners, |u| (u, 1.0)),
+        Padding::Border => fill_with(t, g, size, align_corners, |u| {
+            pad(u, size, Padding::Border, align_corners)
+        }),
+        Padding::Reflection => fill_with(t, g, size, align_corners, |u| {
+            pad(u, size, Padding::Reflection, align_corners)
+        }),
+    }
+}
+
+#[inline(always)]
+fn fill_with(
+    t: &mut AxisTaps<2>,
+    g: &[f32],
+    size: usize,
+    align_corners: bool,
+    pad: impl Fn(f32) -> (f32, f32),
+) {
     let scale = unnormalise_scale(size, align_corners);
-    for (j, &x) in g.iter().enumerate() {
-        let (u, ok, tame_grad) = tame(unnormalise(x, size, align_corners));
-        let (p, dp) = pad(u, size, padding, align_corners);
-        let i0 = p.floor();
+    let n = g.len();
+    // Slices cut to the row's length up front: no bounds checks in the loop.
+    let [idx0, idx1] = &mut t.idx;
+    let [w0, w1] = &mut t.w;
+    let [dw0, dw1] = &mut t.dw;
+    let (idx0, idx1, w0, w1) = (&mut idx0[..n], &mut idx1[..n], &mut w0[..n], &mut w1[..n]);
+    let (dw0, dw1, mult) = (&mut dw0[..n], &mut dw1[..n], &mut t.mult[..n]);
+    for j in 0..n {
+        let (u, ok, tame_grad) = tame(unnormalise(g[j], size, align_corners));
+        let (p, dp) = pad(u);
+        let i0 = floor_tame(p);
         let frac = p - i0;
         let m0 = ok * in_range(i0, size);
         let m1 = ok * in_range(i0 + 1.0, size);
-        t.idx[0][j] = clamp_index(i0, size);
-        t.idx[1][j] = clamp_index(i0 + 1.0, size);
+        idx0[j] = clamp_index(i0, size);
+        idx1[j] = clamp_index(i0 + 1.0, size);
         // Forward (eq. 5): weights 1 − frac and frac; 0 for a missing neighbour.
-        t.w[0][j] = (1.0 - frac) * m0;
-        t.w[1][j] = frac * m1;
+        w0[j] = (1.0 - frac) * m0;
+        w1[j] = frac * m1;
         // Backward (eq. 7): d weight / d x = −1 left, +1 right.
-        t.dw[0][j] = -m0;
-        t.dw[1][j] = m1;
-        t.mult[j] = scale * dp * tame_grad;
+        dw0[j] = -m0;
+        dw1[j] = m1;
+        mult[j] = scale * dp * tame_grad;
     }
 }

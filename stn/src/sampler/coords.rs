@@ -12,6 +12,10 @@ use super::options::Padding;
 /// edge pixel, like PyTorch), and NaN is flagged as not sampling at all.
 pub(crate) const WILD: f32 = 4_194_304.0;
 
+/// Largest image side the sampler accepts (index arithmetic is exact in f32
+/// below 2²³).
+pub const MAX_SIDE: usize = 1 << 23;
+
 /// d(pixel coordinate)/d(grid value) of [`unnormalise`].
 pub(crate) fn unnormalise_scale(size: usize, align_corners: bool) -> f32 {
     if align_corners {
@@ -98,6 +102,22 @@ pub(crate) fn pad(u: f32, size: usize, padding: Padding, align_corners: bool) ->
     }
 }
 
+/// ⌊u⌋ for a tame coordinate (|u| ≤ [`WILD`] = 2²²) with plain float
+/// arithmetic, so the loops that call it vectorise (the baseline x86-64
+/// target has no floor instruction and `as i32` needs a saturation fix-up):
+/// adding and removing 1.5·2²³ rounds to the nearest integer, then one is
+/// taken off where that rounded up.
+#[inline]
+pub(crate) fn floor_tame(u: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0;
+    let r = (u + ROUND) - ROUND;
+    if r > u {
+        r - 1.0
+    } else {
+        r
+    }
+}
+
 /// 1.0 if the integer-valued `i` indexes a pixel of an axis of `size`, else 0.0.
 #[inline]
 pub(crate) fn in_range(i: f32, size: usize) -> f32 {
@@ -109,15 +129,58 @@ pub(crate) fn in_range(i: f32, size: usize) -> f32 {
 }
 
 /// `i` clamped into [0, size−1] as an index (out-of-range taps read a valid
-/// pixel and are given weight 0 instead of a branch). `size` must be > 0.
+/// pixel and are given weight 0 instead of a branch). `i` must be an integer
+/// value and `size` in 1..2²³ ([`MAX_SIDE`]).
 #[inline]
 pub(crate) fn clamp_index(i: f32, size: usize) -> usize {
-    i.max(0.0).min(size as f32 - 1.0) as usize
+    let c = i.max(0.0).min(size as f32 - 1.0);
+    // An integer 0 ≤ c < 2²³ plus 2²³ has c as its mantissa bits: an exact
+    // conversion that vectorises (sizes are checked < 2²³ by the sampler).
+    ((c + 8_388_608.0).to_bits() - 0x4B00_0000) as usize
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floor_tame_is_floor() {
+        let many = (-2000..2000).map(|i| i as f32 * 0.37);
+        for u in [
+            -WILD,
+            -WILD + 0.5,
+            -3.5,
+            -3.0,
+            -0.25,
+            -0.0,
+            0.0,
+            0.25,
+            0.5,
+            1.5,
+            2.5,
+            2.0,
+            2.999,
+        ]
+        .into_iter()
+        .chain([1e6 + 0.5, WILD - 0.5, WILD])
+        .chain(many)
+        {
+            assert_eq!(floor_tame(u), u.floor(), "{u}");
+        }
+    }
+
+    #[test]
+    fn clamp_index_is_exact() {
+        for (i, size, want) in [
+            (-3.0, 5, 0),
+            (0.0, 5, 0),
+            (3.0, 5, 3),
+            (9.0, 5, 4),
+            (7_000_000.0, MAX_SIDE, 7_000_000),
+        ] {
+            assert_eq!(clamp_index(i, size), want);
+        }
+    }
 
     #[test]
     fn unnormalise_matches_both_conventions() {

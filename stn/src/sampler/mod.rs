@@ -32,6 +32,8 @@ mod options;
 mod separable;
 mod var;
 
+pub(crate) use coords::floor_tame;
+pub use coords::MAX_SIDE;
 pub use options::{Mode, Padding, SampleOptions};
 pub use var::grid_sample_var;
 
@@ -124,6 +126,10 @@ impl Shapes {
         assert!(
             is[2] > 0 && is[3] > 0,
             "{name}: input has an empty spatial size: {is:?}"
+        );
+        assert!(
+            is[2] < coords::MAX_SIDE && is[3] < coords::MAX_SIDE,
+            "{name}: input sides must be below 2^23, got {is:?}"
         );
         let s = Shapes {
             n: is[0],
