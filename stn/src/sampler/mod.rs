@@ -24,15 +24,14 @@
 //! an out-of-range tap reads a clamped pixel with weight 0, so an Inf/NaN
 //! pixel can leak into its neighbouring samples.
 
-mod bicubic;
-mod bilinear;
+pub(crate) mod bicubic;
+pub(crate) mod bilinear;
 mod coords;
-mod nearest;
+pub(crate) mod nearest;
 mod options;
-mod separable;
+pub(crate) mod separable;
 mod var;
 
-pub(crate) use coords::floor_tame;
 pub use coords::MAX_SIDE;
 pub use options::{Mode, Padding, SampleOptions};
 pub use var::grid_sample_var;

@@ -56,6 +56,24 @@ impl<const K: usize> RowTaps<K> {
         }
     }
 
+    /// Computes the taps for one row whose grid values `point(j) = (x, y)` are
+    /// produced on the fly (the fused transform + sampler), for an input of
+    /// `h`×`w` pixels.
+    pub fn compute_from(
+        &mut self,
+        h: usize,
+        w: usize,
+        fill: FillAxis<K>,
+        opts: SampleOptions,
+        mut point: impl FnMut(usize) -> (f32, f32),
+    ) {
+        for (j, (gx, gy)) in self.gx.iter_mut().zip(self.gy.iter_mut()).enumerate() {
+            (*gx, *gy) = point(j);
+        }
+        fill(&mut self.x, &self.gx, w, opts.padding, opts.align_corners);
+        fill(&mut self.y, &self.gy, h, opts.padding, opts.align_corners);
+    }
+
     /// Computes the taps for one row of the grid (`len` interleaved (x, y) pairs)
     /// sampling an input of `h`×`w` pixels.
     pub fn compute(
