@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Arguments of `warpgrad train`. The defaults train the README's main job:
-/// ST-CNN (affine) on RTS.
+/// ST-CNN (affine) on RTS, 20 epochs: 0.93% test error in 5.4 minutes on 2
+/// cores (seed 1; see docs/results/).
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
     /// Data set: mnist, r, rts, p, e, tc.
@@ -16,16 +17,16 @@ pub struct TrainArgs {
     #[arg(long, default_value = "st-cnn-aff")]
     pub model: String,
     /// Passes over the training set.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 20)]
     pub epochs: u64,
     /// Images per step.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// Base learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 3e-3)]
     pub lr: f32,
     /// Learning-rate multiplier of the localisation net.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.3)]
     pub loc_lr: f32,
     /// Optimiser: adam, sgd (momentum 0.9).
     #[arg(long, default_value = "adam")]
