@@ -154,7 +154,8 @@ fn im2col(g: &ConvGeom, xs: &[f32], s: usize, col: &mut [f32]) {
                             // Contiguous: ix = j + v − pad; copy the in-range run, zero the rest.
                             let off = v as isize - g.pad as isize;
                             let j0 = (-off).clamp(0, g.ow as isize) as usize;
-                            let j1 = (g.w as isize - off).clamp(j0 as isize, g.ow as isize) as usize;
+                            let j1 =
+                                (g.w as isize - off).clamp(j0 as isize, g.ow as isize) as usize;
                             drow[..j0].fill(0.0);
                             let start = (j0 as isize + off) as usize;
                             drow[j0..j1].copy_from_slice(&src[start..start + (j1 - j0)]);

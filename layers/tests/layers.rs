@@ -41,7 +41,13 @@ fn naive_conv(x: &Tensor, w: &Tensor, b: &Tensor, s: usize, p: usize) -> Tensor 
 #[test]
 fn conv_matches_direct_loops() {
     let mut rng = engine::rng::seeded(1);
-    for (n, s, p, k) in [(1, 1, 0, 3), (17, 1, 2, 5), (2, 1, 4, 3), (35, 2, 1, 3), (4, 3, 0, 4)] {
+    for (n, s, p, k) in [
+        (1, 1, 0, 3),
+        (17, 1, 2, 5),
+        (2, 1, 4, 3),
+        (35, 2, 1, 3),
+        (4, 3, 0, 4),
+    ] {
         let x = Tensor::normal(&[n, 3, 13, 11], 0.0, 1.0, &mut rng);
         let w = Tensor::normal(&[4, 3, k, k], 0.0, 1.0, &mut rng);
         let b = Tensor::normal(&[4], 0.0, 1.0, &mut rng);
