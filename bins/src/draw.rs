@@ -9,8 +9,6 @@
 //! far outside the image) themselves; NaN coordinates draw nothing.
 
 use crate::error::{msg, CliError};
-use std::fs;
-use std::io::BufWriter;
 use std::path::Path;
 
 /// An RGB colour.
@@ -376,26 +374,9 @@ impl Canvas {
         if self.width == 0 || self.height == 0 {
             return Err(fail(&"the picture is empty"));
         }
-        let name = path
-            .file_name()
-            .ok_or_else(|| fail(&"the path has no file name"))?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".{}.tmp", std::process::id()));
-        let tmp = path.with_file_name(tmp_name);
-        let result = (|| -> Result<(), CliError> {
-            let file = fs::File::create(&tmp).map_err(|e| fail(&e))?;
-            let mut w = BufWriter::new(file);
-            let bytes = self.encode_png().map_err(|e| fail(&e))?;
-            std::io::Write::write_all(&mut w, &bytes).map_err(|e| fail(&e))?;
-            let file = w.into_inner().map_err(|e| fail(&e.into_error()))?;
-            file.sync_all().map_err(|e| fail(&e))?;
-            fs::rename(&tmp, path).map_err(|e| fail(&e))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        let bytes = self.encode_png().map_err(|e| fail(&e))?;
+        engine::fsio::write_atomic(path, |w| std::io::Write::write_all(w, &bytes))
+            .map_err(|e| fail(&e))
     }
 }
 
@@ -528,6 +509,7 @@ fn upper_glyph(c: char) -> [u8; GLYPH_H] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn new_canvas_is_filled_and_put_ignores_outside() {

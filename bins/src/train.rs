@@ -65,11 +65,9 @@ fn epoch_order(seed: u64, epoch: u64, n: usize) -> Vec<usize> {
     idx
 }
 
-/// Writes `text` to `path` atomically (temporary file, then rename).
+/// Writes `text` to `path` atomically (see [`engine::fsio::write_atomic`]).
 fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, text)
-        .and_then(|_| fs::rename(&tmp, path))
+    engine::fsio::write_atomic(path, |w| w.write_all(text.as_bytes()))
         .map_err(|e| msg(format!("cannot write {}: {e}", path.display())))
 }
 

@@ -10,6 +10,7 @@
 //! arrive, so a 100-byte file claiming billions of items fails at once.
 
 use byteorder::{BigEndian, ByteOrder};
+use engine::fsio::read_full;
 use engine::{checked_numel, ShapeError, Tensor};
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
@@ -17,9 +18,8 @@ use flate2::Compression;
 use std::cell::Cell;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The element type of an IDX file, with its type code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -423,20 +423,6 @@ impl<R: Read> Read for Watch<R> {
     }
 }
 
-/// Reads until `buf` is full or the stream ends; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 /// Reads an IDX file, raw or gzip (decided by the content, not the name).
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray, IdxError> {
     let path = path.as_ref();
@@ -599,9 +585,6 @@ pub fn write_idx_to(mut w: impl Write, a: &IdxArray) -> io::Result<()> {
     w.flush()
 }
 
-/// Distinguishes temp files of concurrent writers within one process.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// Writes an IDX array to `path` atomically (temp file in the same directory,
 /// synced, then renamed). Gzip-compressed if the path ends in `.gz`.
 ///
@@ -622,38 +605,15 @@ pub fn write_idx(path: impl AsRef<Path>, a: &IdxArray) -> Result<(), IdxError> {
             }
         }
     };
-    let file_name = path.file_name().ok_or_else(|| {
-        io_err(io::Error::new(
-            io::ErrorKind::NotFound,
-            "path has no file name",
-        ))
-    })?;
     let gzip = path.extension().is_some_and(|e| e == "gz");
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(
-        ".{}.{}.tmp",
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut w = BufWriter::new(File::create(&tmp)?);
+    engine::fsio::write_atomic(path, |w| {
         if gzip {
-            let mut gz = GzEncoder::new(&mut w, Compression::default());
+            let mut gz = GzEncoder::new(w, Compression::default());
             write_idx_to(&mut gz, a)?;
-            gz.finish()?;
+            gz.finish().map(|_| ())
         } else {
-            write_idx_to(&mut w, a)?;
+            write_idx_to(w, a)
         }
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        // Best effort: the temp file may not exist if creation failed.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(e));
-    }
-    Ok(())
+    })
+    .map_err(io_err)
 }

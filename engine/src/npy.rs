@@ -9,12 +9,12 @@
 //! chunks as it actually arrives, so a 100-byte file claiming 10^12 elements
 //! fails at once with little memory.
 
+use crate::fsio::read_full;
 use crate::tensor::{checked_numel, Tensor};
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The six bytes every `.npy` file starts with.
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -525,20 +525,6 @@ fn parse_header(text: &[u8], file: &str) -> Result<Header, NpyError> {
     Ok(Header { dtype, shape })
 }
 
-/// Reads until `buf` is full or the stream ends; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 /// Reads a `.npy` file into an f32 tensor.
 ///
 /// Errors name the file; see [`NpyError`] for every case.
@@ -703,9 +689,6 @@ pub fn write_npy_to(mut writer: impl Write, t: &Tensor) -> io::Result<()> {
     writer.flush()
 }
 
-/// Distinguishes temp files of concurrent writers within one process.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// Writes `t` to `path` as `.npy` atomically: a temp file in the same
 /// directory is written, synced and renamed over `path`, so readers never see
 /// a half-written file.
@@ -716,32 +699,5 @@ pub fn write_npy(path: impl AsRef<Path>, t: &Tensor) -> Result<(), NpyError> {
         file: name.clone(),
         source,
     };
-    let file_name = path.file_name().ok_or_else(|| {
-        io_err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "path has no file name",
-        ))
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(
-        ".{}.{}.tmp",
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let file = File::create(&tmp)?;
-        let mut w = BufWriter::new(file);
-        write_npy_to(&mut w, t)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        // Best effort: the temp file may not exist if creation failed.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(e));
-    }
-    Ok(())
+    crate::fsio::write_atomic(path, |w| write_npy_to(w, t)).map_err(io_err)
 }

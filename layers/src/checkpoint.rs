@@ -511,33 +511,9 @@ impl Checkpoint {
                 },
             }
         };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let file_name = path
-            .file_name()
-            .map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
         let bytes = self.to_bytes();
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()
-        };
-        if let Err(err) = write() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io("writing the temporary file")(err));
-        }
-        if let Err(err) = std::fs::rename(&tmp, path) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io("renaming the temporary file")(err));
-        }
-        // Make the rename itself durable; not every platform can open a folder.
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        engine::fsio::write_atomic(path, |w| w.write_all(&bytes))
+            .map_err(io("writing the checkpoint (temporary file, then rename)"))
     }
 
     /// Reads and checks a checkpoint file.
