@@ -8,31 +8,8 @@
 use engine::{Tensor, Var};
 use rayon::prelude::*;
 
-/// The base grid along one axis of `steps` points: linspace(−1, 1), scaled by
-/// (steps−1)/steps when `align_corners` is false (points at pixel centres); a
-/// single point sits at 0 (PyTorch's `linspace_from_neg_one`).
-fn base(steps: usize, align_corners: bool) -> Vec<f64> {
-    if steps <= 1 {
-        return vec![0.0; steps];
-    }
-    let step = 2.0 / (steps - 1) as f64;
-    let scale = if align_corners {
-        1.0
-    } else {
-        (steps - 1) as f64 / steps as f64
-    };
-    (0..steps)
-        .map(|i| {
-            // Like torch.linspace: the upper half counts down from the end.
-            let v = if i < steps / 2 {
-                -1.0 + step * i as f64
-            } else {
-                1.0 - step * (steps - 1 - i) as f64
-            };
-            v * scale
-        })
-        .collect()
-}
+// The base grid along one axis, shared with every transform.
+use crate::transforms::base_axis as base;
 
 fn check_theta(name: &str, theta_shape: &[usize], size: [usize; 4]) {
     assert!(

@@ -130,8 +130,9 @@ pub fn check_theta(name: &str, theta: &Var, p: usize) -> usize {
 
 /// The base grid along one axis of `steps` points: linspace(−1, 1), scaled by
 /// (steps−1)/steps when `align_corners` is false (points at pixel centres); a
-/// single point sits at 0. Computed in f64 exactly as [`crate::affine_grid()`]
-/// does, so that every transform's identity agrees with it to the bit.
+/// single point sits at 0 (PyTorch's `linspace_from_neg_one`). Computed in
+/// f64; [`crate::affine_grid()`] uses it too, so every transform's identity
+/// agrees with it to the bit.
 pub fn base_axis(steps: usize, align_corners: bool) -> Vec<f64> {
     if steps <= 1 {
         return vec![0.0; steps];
