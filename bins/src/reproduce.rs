@@ -10,7 +10,6 @@ use crate::config::TrainArgs;
 use crate::error::{msg, CliError};
 use crate::train::RESULTS_FILE;
 use clap::{Args, Parser, Subcommand};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -253,68 +252,124 @@ fn read_result(dir: &Path) -> Option<Done> {
     })
 }
 
-fn write_table(a: &Table1Args, cells: &[Cell]) -> Result<(), CliError> {
-    // (dataset, model) → finished runs.
-    let mut by: BTreeMap<(String, String), Vec<Done>> = BTreeMap::new();
-    for c in cells {
-        if let Some(d) = read_result(&c.dir) {
-            by.entry((c.dataset.clone(), c.model.clone()))
-                .or_default()
-                .push(d);
-        }
-    }
-    let mut md = String::new();
+/// Mean and sample standard deviation of the errors, and the mean wall time.
+fn summary(runs: &[Done]) -> (f64, f64, f64) {
+    let n = runs.len() as f64;
+    let mean = runs.iter().map(|r| r.error).sum::<f64>() / n;
+    let std = if runs.len() > 1 {
+        (runs.iter().map(|r| (r.error - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        0.0
+    };
+    (mean, std, runs.iter().map(|r| r.wall_s).sum::<f64>() / n)
+}
+
+/// Writes `table1.md` (a section per budget: the paper's layout, models ×
+/// data sets, "ours ± std (paper)", then every cell with its wall time) and
+/// `table1.csv`, from the finished runs of the selected cells of both budgets.
+fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
+    let mut md = String::from(
+        "# Table 1: distorted MNIST, % test error\n\n\
+         Written by `warpgrad reproduce table1` from the finished runs under \
+         `runs/table1/`; ours is the mean ± standard deviation over seeds (runs), \
+         the paper's value in parentheses. See docs/reproduce.md.\n",
+    );
     let mut csv =
         String::from("dataset,model,budget,runs,mean_error,std_error,paper_error,mean_wall_s\n");
-    let _ = writeln!(
-        md,
-        "Budget `{}`: % test error, mean ± std over seeds (runs), next to the paper's.\n",
-        a.budget
-    );
-    let _ = writeln!(
-        md,
-        "| dataset | model | ours | paper | runs | wall time / run |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|");
-    for ((d, m), runs) in &by {
-        let n = runs.len() as f64;
-        let mean = runs.iter().map(|r| r.error).sum::<f64>() / n;
-        let std = if runs.len() > 1 {
-            (runs.iter().map(|r| (r.error - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-        } else {
-            0.0
-        };
-        let wall = runs.iter().map(|r| r.wall_s).sum::<f64>() / n;
-        let paper = paper_error(d, m);
-        let p = paper.map_or("–".to_string(), |p| format!("{p:.1}"));
+    let (mut done, mut total) = (0, 0);
+    for budget in ["full", "quick"] {
+        let mut b = a.clone();
+        b.budget = budget.to_string();
+        let cells = cells(&b)?;
+        total += cells.len();
+        // (dataset, model) → finished runs, in the matrix's order.
+        let mut by: Vec<((String, String), Vec<Done>)> = Vec::new();
+        for c in &cells {
+            let key = (c.dataset.clone(), c.model.clone());
+            if !by.iter().any(|(k, _)| *k == key) {
+                by.push((key.clone(), Vec::new()));
+            }
+            if let Some(d) = read_result(&c.dir) {
+                if let Some((_, v)) = by.iter_mut().find(|(k, _)| *k == key) {
+                    v.push(d);
+                }
+                done += 1;
+            }
+        }
+        if by.iter().all(|(_, v)| v.is_empty()) {
+            continue;
+        }
+        let datasets: Vec<&String> = b.datasets.iter().collect();
         let _ = writeln!(
             md,
-            "| {} | {m} | {mean:.2} ± {std:.2} | {p} | {} | {:.0} s |",
-            d.to_uppercase(),
-            runs.len(),
-            wall
+            "\n## Budget `{budget}` ({} epochs; TC {})\n",
+            epochs(budget, "r")?,
+            epochs(budget, "tc")?
         );
+        let _ = write!(md, "| model |");
+        for d in &datasets {
+            let _ = write!(md, " {} |", d.to_uppercase());
+        }
+        let _ = write!(md, "\n|---|");
+        for _ in &datasets {
+            let _ = write!(md, "---|");
+        }
+        md.push('\n');
+        for m in stn::MODEL_NAMES {
+            if !by.iter().any(|((_, bm), v)| bm == m && !v.is_empty()) {
+                continue;
+            }
+            let _ = write!(md, "| {m} |");
+            for d in &datasets {
+                let cell = by.iter().find(|((bd, bm), _)| bd == *d && bm == m);
+                let paper = paper_error(d, m).map_or("–".to_string(), |p| format!("{p:.1}"));
+                match cell {
+                    Some((_, runs)) if !runs.is_empty() => {
+                        let (mean, std, _) = summary(runs);
+                        let _ = write!(md, " {mean:.2} ± {std:.2} ({paper}) |");
+                    }
+                    _ => {
+                        let _ = write!(md, " – ({paper}) |");
+                    }
+                }
+            }
+            md.push('\n');
+        }
         let _ = writeln!(
-            csv,
-            "{d},{m},{},{},{mean:.4},{std:.4},{},{wall:.1}",
-            a.budget,
-            runs.len(),
-            paper.map_or(String::new(), |p| p.to_string())
+            md,
+            "\n| data set | model | ours | paper | runs | wall time / run |"
         );
+        let _ = writeln!(md, "|---|---|---|---|---|---|");
+        for ((d, m), runs) in &by {
+            if runs.is_empty() {
+                continue;
+            }
+            let (mean, std, wall) = summary(runs);
+            let paper = paper_error(d, m);
+            let p = paper.map_or("–".to_string(), |p| format!("{p:.1}"));
+            let _ = writeln!(
+                md,
+                "| {} | {m} | {mean:.2} ± {std:.2} | {p} | {} | {wall:.0} s |",
+                d.to_uppercase(),
+                runs.len()
+            );
+            let _ = writeln!(
+                csv,
+                "{d},{m},{budget},{},{mean:.4},{std:.4},{},{wall:.1}",
+                runs.len(),
+                paper.map_or(String::new(), |p| p.to_string())
+            );
+        }
     }
     fs::create_dir_all(&a.results)
         .map_err(|e| msg(format!("cannot create {}: {e}", a.results.display())))?;
-    let md_path = a.results.join(format!("table1-{}.md", a.budget));
-    let csv_path = a.results.join(format!("table1-{}.csv", a.budget));
-    fs::write(&md_path, &md)
-        .map_err(|e| msg(format!("cannot write {}: {e}", md_path.display())))?;
-    fs::write(&csv_path, &csv)
-        .map_err(|e| msg(format!("cannot write {}: {e}", csv_path.display())))?;
+    let md_path = a.results.join("table1.md");
+    let csv_path = a.results.join("table1.csv");
+    crate::train::write_atomic(&md_path, &md)?;
+    crate::train::write_atomic(&csv_path, &csv)?;
     print!("{md}");
     eprintln!(
-        "{} of {} runs finished; wrote {} and {}",
-        by.values().map(Vec::len).sum::<usize>(),
-        cells.len(),
+        "{done} of {total} runs (both budgets) finished; wrote {} and {}",
         md_path.display(),
         csv_path.display()
     );

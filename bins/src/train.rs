@@ -66,7 +66,7 @@ fn epoch_order(seed: u64, epoch: u64, n: usize) -> Vec<usize> {
 }
 
 /// Writes `text` to `path` atomically (see [`engine::fsio::write_atomic`]).
-fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
     engine::fsio::write_atomic(path, |w| w.write_all(text.as_bytes()))
         .map_err(|e| msg(format!("cannot write {}: {e}", path.display())))
 }
