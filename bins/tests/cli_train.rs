@@ -261,3 +261,25 @@ fn eval_prints_the_error_and_a_confusion_matrix() {
         .sum();
     assert_eq!(total, 64);
 }
+
+#[test]
+fn a_diverging_run_stops_with_the_step_and_the_tensor_named() {
+    // A learning rate of 1e30 blows the weights up within a few steps.
+    let out = tmp("nan");
+    let o = exe()
+        .args(TINY)
+        .args(["--lr", "1e30", "--warmup", "0", "--clip", "0", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "the run should stop");
+    assert!(err.contains("step "), "{err}");
+    assert!(
+        err.contains("the loss is") || err.contains("gradient of parameter"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    // Nothing good was reached: no checkpoint was written over.
+    assert!(!out.join("checkpoint.wgck").exists());
+}
