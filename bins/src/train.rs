@@ -127,6 +127,15 @@ fn progress(total: u64, start: u64, quiet: bool) -> ProgressBar {
     pb
 }
 
+/// What a stopped run leaves behind, for its error message.
+fn kept(ck_path: &Path) -> String {
+    if ck_path.exists() {
+        format!("the last good checkpoint {} is kept", ck_path.display())
+    } else {
+        "no checkpoint had been written yet".to_string()
+    }
+}
+
 /// Saves a checkpoint of the run at `step`.
 fn save(
     path: &Path,
@@ -285,19 +294,15 @@ fn train_run(
         let lv = loss.value().item();
         if !lv.is_finite() {
             return Err(msg(format!(
-                "step {step}: the loss is {lv}; stopping (the last good checkpoint {} is kept)",
-                ck_path.display()
+                "step {step}: the loss is {lv}; stopping ({})",
+                kept(&ck_path)
             )));
         }
         let grads = ctx.gradients(&loss.backward(), &model.params());
         drop(tape);
         let lr = schedule.lr(step);
-        opt.step(&mut model.params_mut(), &grads, lr).map_err(|e| {
-            msg(format!(
-                "step {step}: {e}; stopping (the last good checkpoint {} is kept)",
-                ck_path.display()
-            ))
-        })?;
+        opt.step(&mut model.params_mut(), &grads, lr)
+            .map_err(|e| msg(format!("step {step}: {e}; stopping ({})", kept(&ck_path))))?;
         let correct = layers::correct_count(logits.value(), &labels) as u64;
         sums.loss += lv as f64 * labels.len() as f64;
         sums.correct += correct;
