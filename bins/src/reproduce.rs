@@ -264,6 +264,16 @@ fn summary(runs: &[Done]) -> (f64, f64, f64) {
     (mean, std, runs.iter().map(|r| r.wall_s).sum::<f64>() / n)
 }
 
+/// "mean ± std" over several runs, the value alone for one.
+fn ours(runs: &[Done]) -> String {
+    let (mean, std, _) = summary(runs);
+    if runs.len() > 1 {
+        format!("{mean:.2} ± {std:.2}")
+    } else {
+        format!("{mean:.2}")
+    }
+}
+
 /// Writes `table1.md` (a section per budget: the paper's layout, models ×
 /// data sets, "ours ± std (paper)", then every cell with its wall time) and
 /// `table1.csv`, from the finished runs of the selected cells of both budgets.
@@ -272,7 +282,8 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
         "# Table 1: distorted MNIST, % test error\n\n\
          Written by `warpgrad reproduce table1` from the finished runs under \
          `runs/table1/`; ours is the mean ± standard deviation over seeds (runs), \
-         the paper's value in parentheses. See docs/reproduce.md.\n",
+         the paper's value in parentheses; docs/results/README.md discusses them. \
+         See docs/reproduce.md for the commands.\n",
     );
     let mut csv =
         String::from("dataset,model,budget,runs,mean_error,std_error,paper_error,mean_wall_s\n");
@@ -325,8 +336,7 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
                 let paper = paper_error(d, m).map_or("–".to_string(), |p| format!("{p:.1}"));
                 match cell {
                     Some((_, runs)) if !runs.is_empty() => {
-                        let (mean, std, _) = summary(runs);
-                        let _ = write!(md, " {mean:.2} ± {std:.2} ({paper}) |");
+                        let _ = write!(md, " {} ({paper}) |", ours(runs));
                     }
                     _ => {
                         let _ = write!(md, " – ({paper}) |");
@@ -349,8 +359,9 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
             let p = paper.map_or("–".to_string(), |p| format!("{p:.1}"));
             let _ = writeln!(
                 md,
-                "| {} | {m} | {mean:.2} ± {std:.2} | {p} | {} | {wall:.0} s |",
+                "| {} | {m} | {} | {p} | {} | {wall:.0} s |",
                 d.to_uppercase(),
+                ours(runs),
                 runs.len()
             );
             let _ = writeln!(
