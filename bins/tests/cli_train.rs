@@ -283,3 +283,76 @@ fn a_diverging_run_stops_with_the_step_and_the_tensor_named() {
     // Nothing good was reached: no checkpoint was written over.
     assert!(!out.join("checkpoint.wgck").exists());
 }
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_the_run_resumes_identically() {
+    let args: Vec<&str> = [
+        "train",
+        "--dataset",
+        "r",
+        "--model",
+        "st-fcn-aff",
+        "--train-size",
+        "4096",
+        "--test-size",
+        "64",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--log-every",
+        "1",
+        "--quiet",
+    ]
+    .to_vec();
+    let (full, stopped) = (tmp("cfull"), tmp("ctrlc"));
+    assert!(exe()
+        .args(&args)
+        .arg("--out")
+        .arg(&full)
+        .status()
+        .unwrap()
+        .success());
+    let mut child = exe()
+        .args(&args)
+        .arg("--out")
+        .arg(&stopped)
+        .spawn()
+        .unwrap();
+    // Interrupt in the middle of the epoch (128 steps), as Ctrl-C would.
+    let t0 = Instant::now();
+    let mut sent = false;
+    while t0.elapsed() < Duration::from_secs(120) && child.try_wait().unwrap().is_none() {
+        let text = fs::read_to_string(stopped.join("metrics.jsonl")).unwrap_or_default();
+        if text.lines().count() > 40 {
+            let pid = child.id().to_string();
+            assert!(Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success());
+            sent = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = child.wait().unwrap();
+    assert!(sent, "the run ended before it could be interrupted");
+    assert_eq!(status.code(), Some(130), "Ctrl-C exits with 130");
+    let ck = layers::Checkpoint::load(&stopped.join("checkpoint.wgck")).unwrap();
+    assert!(
+        ck.step > 0 && ck.step < 128,
+        "saved mid-epoch at step {}",
+        ck.step
+    );
+    let o = exe()
+        .args(&args)
+        .arg("--out")
+        .arg(&stopped)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(checkpoint(&full), checkpoint(&stopped));
+    assert_eq!(metrics(&full), metrics(&stopped));
+}
