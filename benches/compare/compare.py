@@ -283,7 +283,8 @@ def markdown(d):
              "same thread count, interleaved job by job in one run, so the ratios are "
              "fair even where absolute times drift with the machine's load.\n")
     o.append(f"Run: {d['date']}, {d['duration_s'] / 60:.1f} min; "
-             f"{met} of {len(targets)} targeted rows met.\n")
+             f"{met} of {len(targets)} speed-ratio rows met their target (thread scaling, "
+             "peak memory and data generation have their own sections below).\n")
     o.append("## Machine and versions\n")
     o.append(f"- CPU: {m['model']}, {m['cpus']} logical CPUs ({m['threads_per_core']} "
              f"thread per core), hypervisor {m['hypervisor']}; AVX2 {'yes' if m['avx2'] else 'no'}, "
