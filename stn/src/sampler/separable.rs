@@ -22,7 +22,7 @@ pub(crate) struct AxisTaps<const K: usize> {
 }
 
 impl<const K: usize> AxisTaps<K> {
-    fn new(len: usize) -> AxisTaps<K> {
+    pub(crate) fn new(len: usize) -> AxisTaps<K> {
         AxisTaps {
             idx: std::array::from_fn(|_| vec![0; len]),
             w: std::array::from_fn(|_| vec![0.0; len]),
