@@ -111,9 +111,10 @@ fn a_stopped_run_resumes_to_the_identical_checkpoint() {
     assert_eq!(metrics(&full), metrics(&part));
 }
 
-#[test]
-fn a_run_killed_mid_epoch_resumes_to_the_identical_checkpoint() {
-    let args: Vec<&str> = [
+/// A run of 128 steps per epoch that logs every step: long enough to be
+/// interrupted mid-epoch.
+fn long_run(epochs: &'static str) -> Vec<&'static str> {
+    vec![
         "train",
         "--dataset",
         "r",
@@ -124,52 +125,73 @@ fn a_run_killed_mid_epoch_resumes_to_the_identical_checkpoint() {
         "--test-size",
         "64",
         "--epochs",
-        "2",
+        epochs,
         "--batch-size",
         "32",
         "--log-every",
         "1",
         "--quiet",
     ]
-    .to_vec();
-    let (full, killed) = (tmp("kfull"), tmp("killed"));
-    let o = exe().args(&args).arg("--out").arg(&full).output().unwrap();
-    assert!(o.status.success());
-    let mut child = exe().args(&args).arg("--out").arg(&killed).spawn().unwrap();
-    // Wait until the second epoch (steps 129..256) is under way, then SIGKILL.
+}
+
+/// Waits until the run's last metrics line has reached `step`, then calls
+/// `stop` on it; false if the run ended first.
+fn stop_at_step(
+    child: &mut std::process::Child,
+    dir: &Path,
+    step: u64,
+    stop: impl FnOnce(&mut std::process::Child),
+) -> bool {
     let t0 = Instant::now();
-    let mut killed_mid_epoch = false;
-    while t0.elapsed() < Duration::from_secs(120) {
-        let text = fs::read_to_string(killed.join("metrics.jsonl")).unwrap_or_default();
+    while t0.elapsed() < Duration::from_secs(120) && child.try_wait().unwrap().is_none() {
+        let text = fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
         let last = text
             .lines()
             .last()
             .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok());
-        if last.is_some_and(|v| v["step"].as_u64().unwrap_or(0) >= 150) {
-            child.kill().unwrap();
-            killed_mid_epoch = true;
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
+        if last.is_some_and(|v| v["step"].as_u64().unwrap_or(0) >= step) {
+            stop(child);
+            return true;
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    let status = child.wait().unwrap();
-    assert!(
-        killed_mid_epoch && !status.success(),
-        "the run ended before it could be killed"
-    );
+    false
+}
+
+/// Resumes `dir` and checks it ends identical to the uninterrupted `full`.
+fn resume_matches(args: &[&str], dir: &Path, full: &Path) {
     let o = exe()
-        .args(&args)
+        .args(args)
         .arg("--out")
-        .arg(&killed)
+        .arg(dir)
         .arg("--resume")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(checkpoint(&full), checkpoint(&killed));
-    assert_eq!(metrics(&full), metrics(&killed));
+    assert_eq!(checkpoint(full), checkpoint(dir));
+    assert_eq!(metrics(full), metrics(dir));
+}
+
+#[test]
+fn a_run_killed_mid_epoch_resumes_to_the_identical_checkpoint() {
+    let args = long_run("2");
+    let (full, killed) = (tmp("kfull"), tmp("killed"));
+    assert!(exe()
+        .args(&args)
+        .arg("--out")
+        .arg(&full)
+        .status()
+        .unwrap()
+        .success());
+    let mut child = exe().args(&args).arg("--out").arg(&killed).spawn().unwrap();
+    // SIGKILL once the second epoch (steps 129..256) is under way.
+    let stopped = stop_at_step(&mut child, &killed, 150, |c| c.kill().unwrap());
+    let status = child.wait().unwrap();
+    assert!(
+        stopped && !status.success(),
+        "the run ended before it could be killed"
+    );
+    resume_matches(&args, &killed, &full);
 }
 
 fn fails_with(args: &[&str], needle: &str) {
@@ -286,25 +308,7 @@ fn a_diverging_run_stops_with_the_step_and_the_tensor_named() {
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_the_run_resumes_identically() {
-    let args: Vec<&str> = [
-        "train",
-        "--dataset",
-        "r",
-        "--model",
-        "st-fcn-aff",
-        "--train-size",
-        "4096",
-        "--test-size",
-        "64",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--log-every",
-        "1",
-        "--quiet",
-    ]
-    .to_vec();
+    let args = long_run("1");
     let (full, stopped) = (tmp("cfull"), tmp("ctrlc"));
     assert!(exe()
         .args(&args)
@@ -319,23 +323,15 @@ fn ctrl_c_saves_a_checkpoint_and_the_run_resumes_identically() {
         .arg(&stopped)
         .spawn()
         .unwrap();
-    // Interrupt in the middle of the epoch (128 steps), as Ctrl-C would.
-    let t0 = Instant::now();
-    let mut sent = false;
-    while t0.elapsed() < Duration::from_secs(120) && child.try_wait().unwrap().is_none() {
-        let text = fs::read_to_string(stopped.join("metrics.jsonl")).unwrap_or_default();
-        if text.lines().count() > 40 {
-            let pid = child.id().to_string();
-            assert!(Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success());
-            sent = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    // SIGINT in the middle of the epoch (128 steps), as Ctrl-C would.
+    let sent = stop_at_step(&mut child, &stopped, 40, |c| {
+        let pid = c.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success());
+    });
     let status = child.wait().unwrap();
     assert!(sent, "the run ended before it could be interrupted");
     assert_eq!(status.code(), Some(130), "Ctrl-C exits with 130");
@@ -345,14 +341,5 @@ fn ctrl_c_saves_a_checkpoint_and_the_run_resumes_identically() {
         "saved mid-epoch at step {}",
         ck.step
     );
-    let o = exe()
-        .args(&args)
-        .arg("--out")
-        .arg(&stopped)
-        .arg("--resume")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(checkpoint(&full), checkpoint(&stopped));
-    assert_eq!(metrics(&full), metrics(&stopped));
+    resume_matches(&args, &stopped, &full);
 }
