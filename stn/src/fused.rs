@@ -30,12 +30,6 @@ use crate::{Mode, SampleOptions};
 use engine::{Tensor, Var};
 use rayon::prelude::*;
 
-/// True for every option: all modes and paddings run fused (kept so callers
-/// written when only bilinear was fused still compile and read clearly).
-pub fn is_fused(_opts: SampleOptions) -> bool {
-    true
-}
-
 /// V = sampler(U, A_θ G) (eqs. 1 and 3) for θ N×6 (A_θ row-major) and
 /// `input` N×C×H×W, giving N×C×H'×W' for `out_hw = [H', W']`, without
 /// building the grid. Equals `Affine.grid` followed by
