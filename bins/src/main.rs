@@ -102,6 +102,8 @@ fn info(args: &InfoArgs) -> Result<(), CliError> {
 }
 
 fn main() -> ExitCode {
+    // Training reallocates the same big tensors every step: keep them mapped.
+    engine::alloc::keep_freed_memory();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Train(a) => train::run(a),

@@ -7,6 +7,7 @@
 //! forward and backward formulas at the top and the backward right under the
 //! forward.
 
+pub mod alloc;
 pub mod fsio;
 pub mod gradcheck;
 pub mod npy;

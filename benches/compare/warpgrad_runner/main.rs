@@ -287,6 +287,8 @@ fn usage() -> ! {
 }
 
 fn main() {
+    // As the `warpgrad` CLI does: freed tensors stay mapped for the next step.
+    engine::alloc::keep_freed_memory();
     let mut job = Job::default();
     let mut serve = false;
     let mut threads: Option<String> = None;
