@@ -23,8 +23,9 @@
 //! their largest entry, because the two-step grid comes from an f32 matmul and
 //! division, the fused source points from f64.
 
+use crate::sampler::bilinear_kernels::{self, Isa, Planes};
 use crate::sampler::separable::{grid_grad_row, sample_row, scatter_row, FillAxis, RowTaps};
-use crate::sampler::{bicubic, bilinear, nearest};
+use crate::sampler::{bicubic, nearest};
 use crate::transforms::{base_axis, check_theta};
 use crate::{Mode, SampleOptions};
 use engine::{Tensor, Var};
@@ -57,7 +58,7 @@ pub fn projective_sample(input: &Var, theta: &Var, out_hw: [usize; 2], opts: Sam
 
 fn fused(warp: Warp, input: &Var, theta: &Var, out_hw: [usize; 2], opts: SampleOptions) -> Var {
     match opts.mode {
-        Mode::Bilinear => fused_k::<2>(warp, input, theta, out_hw, opts, bilinear::fill_axis),
+        Mode::Bilinear => fused_bilinear(warp, input, theta, out_hw, opts),
         Mode::Nearest => fused_k::<1>(warp, input, theta, out_hw, opts, nearest::fill_axis),
         Mode::Bicubic => fused_k::<4>(warp, input, theta, out_hw, opts, bicubic::fill_axis),
     }
@@ -96,6 +97,218 @@ impl Warp {
     }
 }
 
+impl Warp {
+    /// Adds the ∂L/∂θ of one output point (x, y) with ∂L/∂(x_s, y_s) =
+    /// (gx, gy) to `acc` (eq. 1's derivatives, in `affine_grid_backward`'s
+    /// order for the affine case; the projective ones in the module docs).
+    #[inline]
+    fn add_dtheta(self, t: &[f64], x: f64, y: f64, gx: f64, gy: f64, acc: &mut [f64; 8]) {
+        if gx == 0.0 && gy == 0.0 {
+            return; // also keeps 0·∞ out where D = 0
+        }
+        match self {
+            Warp::Affine => {
+                for (r, gk) in [gx, gy].into_iter().enumerate() {
+                    acc[3 * r] += gk * x;
+                    acc[3 * r + 1] += gk * y;
+                    acc[3 * r + 2] += gk;
+                }
+            }
+            Warp::Projective => {
+                let (xsrc, ysrc, den) = self.source(t, x, y);
+                for (r, gk) in [gx, gy].into_iter().enumerate() {
+                    acc[3 * r] += gk * x / den;
+                    acc[3 * r + 1] += gk * y / den;
+                    acc[3 * r + 2] += gk / den;
+                }
+                let cxy = gx * xsrc + gy * ysrc;
+                acc[6] -= cxy * x / den;
+                acc[7] -= cxy * y / den;
+            }
+        }
+    }
+}
+
+/// What every fused kernel needs: sizes, the output's base grid axes and θ in f64.
+struct Setup {
+    p: usize,
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    ho: usize,
+    wo: usize,
+    xs: Vec<f64>,
+    ys: Vec<f64>,
+    th: Vec<f64>,
+}
+
+impl Setup {
+    fn new(warp: Warp, input: &Var, theta: &Var, out_hw: [usize; 2], opts: SampleOptions) -> Setup {
+        let (is, p) = (input.shape(), warp.params());
+        let n = theta.shape()[0];
+        assert!(
+            is.len() == 4 && is[0] == n && is[2] > 0 && is[3] > 0,
+            "fused sampling: input must be N×C×H×W with N = {n} (θ's batch) and H, W > 0, got {is:?}"
+        );
+        assert!(
+            is[2] < crate::sampler::MAX_SIDE && is[3] < crate::sampler::MAX_SIDE && is[2] * is[3] < 1 << 31,
+            "fused sampling: input sides must be below 2^23 and planes below 2^31 pixels, got {is:?}"
+        );
+        let (ho, wo) = (out_hw[0], out_hw[1]);
+        Setup {
+            p,
+            n,
+            c: is[1],
+            h: is[2],
+            w: is[3],
+            ho,
+            wo,
+            xs: base_axis(wo, opts.align_corners),
+            ys: base_axis(ho, opts.align_corners),
+            th: theta.value().data().iter().map(|&v| v as f64).collect(),
+        }
+    }
+}
+
+/// The output pixels' source points: θ per batch item and the base grid axes.
+struct Sources {
+    warp: Warp,
+    p: usize,
+    th: Vec<f64>,
+    xs: Vec<f64>,
+    ys: Vec<f64>,
+}
+
+impl Sources {
+    /// Writes the source points of output pixels q, q + 1, … (row-major) of
+    /// item `b` into `sx`, `sy`, computed in f64 and rounded once.
+    #[inline]
+    fn points(&self, b: usize, q: usize, sx: &mut [f32], sy: &mut [f32]) {
+        let t = &self.th[b * self.p..][..self.p];
+        let wo = self.xs.len();
+        let (mut i, mut j) = (q / wo, q % wo);
+        for (x, y) in sx.iter_mut().zip(sy.iter_mut()) {
+            let (a, c, _) = self.warp.source(t, self.xs[j], self.ys[i]);
+            (*x, *y) = (a as f32, c as f32);
+            j += 1;
+            if j == wo {
+                (i, j) = (i + 1, 0);
+            }
+        }
+    }
+
+    /// Adds ∂L/∂θ of item `b` for output pixels q, q + 1, … given their
+    /// ∂L/∂(x_s, y_s) = (gx, gy), in pixel order.
+    #[inline]
+    fn add_dtheta(&self, b: usize, q: usize, gx: &[f32], gy: &[f32], acc: &mut [f64; 8]) {
+        let t = &self.th[b * self.p..][..self.p];
+        let wo = self.xs.len();
+        let (mut i, mut j) = (q / wo, q % wo);
+        for (&dx, &dy) in gx.iter().zip(gy) {
+            let (x, y) = (self.xs[j], self.ys[i]);
+            self.warp.add_dtheta(t, x, y, dx as f64, dy as f64, acc);
+            j += 1;
+            if j == wo {
+                (i, j) = (i + 1, 0);
+            }
+        }
+    }
+}
+
+/// The `c` planes of batch item `b`.
+fn item_planes(data: &[f32], b: usize, c: usize, h: usize, w: usize) -> Planes<'_> {
+    let data = &data[b * c * h * w..][..c * h * w];
+    Planes { data, c, h, w }
+}
+
+/// Fused bilinear sampling on the sampler's block kernels: the source points
+/// of each block of output pixels are computed from θ, then gathered,
+/// scattered and differentiated exactly as `grid_sample` does.
+fn fused_bilinear(
+    warp: Warp,
+    input: &Var,
+    theta: &Var,
+    out_hw: [usize; 2],
+    opts: SampleOptions,
+) -> Var {
+    let Setup {
+        p,
+        n,
+        c,
+        h,
+        w,
+        ho,
+        wo,
+        xs,
+        ys,
+        th,
+    } = Setup::new(warp, input, theta, out_hw, opts);
+    let src = Sources {
+        warp,
+        p,
+        th,
+        xs,
+        ys,
+    };
+    let u = input.value().clone();
+    let (in_plane, out_plane, isa) = (h * w, ho * wo, Isa::detect());
+
+    // Forward, eq. (3): one task per batch item, all its channels.
+    let mut out = vec![0.0f32; n * c * out_plane];
+    if out_plane > 0 {
+        out.par_chunks_mut(c * out_plane)
+            .enumerate()
+            .for_each(|(b, out_b)| {
+                let mut pieces: Vec<&mut [f32]> = out_b.chunks_mut(out_plane).collect();
+                let planes = item_planes(u.data(), b, c, h, w);
+                bilinear_kernels::forward(isa, planes, opts, 0, &mut pieces, |q, sx, sy| {
+                    src.points(b, q, sx, sy)
+                });
+            });
+    }
+    let out = Tensor::from_vec(out, &[n, c, ho, wo]);
+
+    Var::custom_op("fused_sample", &[input, theta], out, move |g, needs| {
+        let gout = g.data();
+        let (need_u, need_theta) = (needs[0], needs[1]);
+        let mut du = need_u.then(|| vec![0.0f32; n * c * in_plane]);
+        let mut dt = vec![0.0f32; n * p];
+        if out_plane > 0 && (need_u || need_theta) {
+            // One task per batch item: its ∂U planes (eq. 6) and its ∂θ
+            // (eq. 7 chained through the transform), both in pixel order.
+            let mut du_items: Vec<Option<&mut [f32]>> = match du.as_deref_mut() {
+                Some(du) => du.chunks_mut(c * in_plane).map(Some).collect(),
+                None => (0..n).map(|_| None).collect(),
+            };
+            du_items
+                .par_iter_mut()
+                .zip(dt.par_chunks_mut(p))
+                .enumerate()
+                .for_each(|(b, (du_b, dt_b))| {
+                    let mut acc = [0.0f64; 8];
+                    bilinear_kernels::backward(
+                        isa,
+                        item_planes(u.data(), b, c, h, w),
+                        opts,
+                        &gout[b * c * out_plane..][..c * out_plane],
+                        out_plane,
+                        (0, out_plane),
+                        du_b.take(),
+                        need_theta,
+                        |q, sx, sy| src.points(b, q, sx, sy),
+                        |q, gx, gy| src.add_dtheta(b, q, gx, gy, &mut acc),
+                    );
+                    for (o, a) in dt_b.iter_mut().zip(acc) {
+                        *o = a as f32;
+                    }
+                });
+        }
+        let du = du.map(|d| Tensor::from_vec(d, &[n, c, h, w]));
+        vec![du, need_theta.then(|| Tensor::from_vec(dt, &[n, p]))]
+    })
+}
+
 /// Fused sampling for one kernel (K taps per axis): every output row's source
 /// points are computed from θ into the sampler's row buffers and handed to
 /// its row kernels, so values and ∂U are those of the two-step path.
@@ -107,19 +320,18 @@ fn fused_k<const K: usize>(
     opts: SampleOptions,
     fill: FillAxis<K>,
 ) -> Var {
-    let (is, p) = (input.shape(), warp.params());
-    let n = theta.shape()[0];
-    assert!(
-        is.len() == 4 && is[0] == n && is[2] > 0 && is[3] > 0,
-        "fused sampling: input must be N×C×H×W with N = {n} (θ's batch) and H, W > 0, got {is:?}"
-    );
-    let (c, h, w) = (is[1], is[2], is[3]);
-    let (ho, wo) = (out_hw[0], out_hw[1]);
-    let (xs, ys) = (
-        base_axis(wo, opts.align_corners),
-        base_axis(ho, opts.align_corners),
-    );
-    let th: Vec<f64> = theta.value().data().iter().map(|&v| v as f64).collect();
+    let Setup {
+        p,
+        n,
+        c,
+        h,
+        w,
+        ho,
+        wo,
+        xs,
+        ys,
+        th,
+    } = Setup::new(warp, input, theta, out_hw, opts);
     let u = input.value().clone();
     let (in_plane, out_plane) = (h * w, ho * wo);
 
@@ -197,30 +409,7 @@ fn fused_k<const K: usize>(
                         // padding exactly as the sampler's ∂grid (f32 products).
                         let gx = (gix[j] * taps.x.mult[j]) as f64;
                         let gy = (giy[j] * taps.y.mult[j]) as f64;
-                        if gx == 0.0 && gy == 0.0 {
-                            continue; // also keeps 0·∞ out where D = 0
-                        }
-                        match warp {
-                            Warp::Affine => {
-                                // ∂x_s/∂θ of eq. (1), in affine_grid_backward's order.
-                                for (r, gk) in [gx, gy].into_iter().enumerate() {
-                                    acc[3 * r] += gk * x;
-                                    acc[3 * r + 1] += gk * y;
-                                    acc[3 * r + 2] += gk;
-                                }
-                            }
-                            Warp::Projective => {
-                                let (xsrc, ysrc, den) = warp.source(t, x, y);
-                                for (r, gk) in [gx, gy].into_iter().enumerate() {
-                                    acc[3 * r] += gk * x / den;
-                                    acc[3 * r + 1] += gk * y / den;
-                                    acc[3 * r + 2] += gk / den;
-                                }
-                                let cxy = gx * xsrc + gy * ysrc;
-                                acc[6] -= cxy * x / den;
-                                acc[7] -= cxy * y / den;
-                            }
-                        }
+                        warp.add_dtheta(t, x, y, gx, gy, &mut acc);
                     }
                 }
                 for (o, a) in dt_b.iter_mut().zip(acc) {

@@ -1,128 +1,138 @@
-//! Eq. (5), the bilinear kernel k(d) = max(0, 1 − |d|) on the two neighbours
-//! floor(x) and floor(x)+1, and its sub-gradient for eq. (7): −1 on the left
-//! neighbour, +1 on the right. At an exact integer coordinate the neighbours
-//! are still floor(x) and floor(x)+1, PyTorch's choice (the right derivative).
+//! Eq. (5), the bilinear kernel k(d) = max(0, 1 − |d|) on the four neighbours
+//! (⌊x⌋, ⌊y⌋) … (⌊x⌋+1, ⌊y⌋+1), and its sub-gradient for eq. (7): −1 on the
+//! left/top neighbour, +1 on the right/bottom one. At an exact integer
+//! coordinate the neighbours are still ⌊x⌋ and ⌊x⌋+1, PyTorch's choice (the
+//! right derivative).
+//!
+//! Points are handled in blocks of [`BLOCK`]: [`Corners::compute`] turns each
+//! point into the plane offsets of its four neighbours and the per-axis
+//! weights and weight derivatives. Everything is 32-bit and laid out as
+//! structure-of-arrays, so the loop runs 8 lanes wide under AVX2; the kernels
+//! in `bilinear_kernels` then gather, blend and scatter over these arrays for
+//! every channel.
 
-use super::coords::{clamp_index, floor_tame, in_range, pad, tame, unnormalise, unnormalise_scale};
-use super::options::Padding;
-use super::separable::AxisTaps;
+use super::coords::{
+    clamp_index_u32, floor_tame, in_range, pad, tame, unnormalise, unnormalise_scale,
+};
+use super::options::{Padding, SampleOptions};
 
-/// Fills the two taps per pixel from the padded coordinate.
-pub(crate) fn fill_axis(
-    t: &mut AxisTaps<2>,
-    g: &[f32],
-    size: usize,
-    padding: Padding,
-    align_corners: bool,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: `fill_avx2` only requires the AVX2 instructions it was
-        // compiled for, and the line above checked that this CPU has them.
-        // Its body is the portable loop below (same IEEE operations lane by
-        // lane, no FMA contraction in Rust), so results are bit-identical.
-        unsafe { fill_avx2(t, g, size, padding, align_corners) };
-        return;
+/// Points per block (a multiple of 8, the AVX2 lane count).
+pub(crate) const BLOCK: usize = 64;
+
+/// Eq. (5) for a block of up to [`BLOCK`] sample points.
+pub(crate) struct Corners {
+    /// Points in the block.
+    pub len: usize,
+    /// Plane offsets (row · W + column) of the neighbours (x₀, y₀), (x₁, y₀),
+    /// (x₀, y₁), (x₁, y₁). Always valid: a neighbour outside the image is
+    /// clamped onto it and given weight 0 instead of a branch.
+    pub off: [[u32; BLOCK]; 4],
+    /// Weights along x of the left and right neighbour: 1 − frac and frac.
+    pub wx: [[f32; BLOCK]; 2],
+    /// Weights along y of the top and bottom neighbour.
+    pub wy: [[f32; BLOCK]; 2],
+    /// d(weight)/d(pixel x): −1 and +1 (0 for a missing neighbour).
+    pub dwx: [[f32; BLOCK]; 2],
+    /// d(weight)/d(pixel y).
+    pub dwy: [[f32; BLOCK]; 2],
+    /// d(pixel coordinate)/d(grid value) for x and y: unnormalisation ×
+    /// padding × tameness.
+    pub mult: [[f32; BLOCK]; 2],
+}
+
+impl Corners {
+    /// An empty block (on the heap: it is 4 KiB).
+    pub fn new() -> Box<Corners> {
+        Box::new(Corners {
+            len: 0,
+            off: [[0; BLOCK]; 4],
+            wx: [[0.0; BLOCK]; 2],
+            wy: [[0.0; BLOCK]; 2],
+            dwx: [[0.0; BLOCK]; 2],
+            dwy: [[0.0; BLOCK]; 2],
+            mult: [[0.0; BLOCK]; 2],
+        })
     }
-    fill_portable(t, g, size, padding, align_corners);
-}
 
-/// The portable path (SSE2 on x86-64).
-#[inline(always)]
-fn fill_portable(
-    t: &mut AxisTaps<2>,
-    g: &[f32],
-    size: usize,
-    padding: Padding,
-    align_corners: bool,
-) {
-    // One loop per padding mode, so the hot loop has no match inside.
-    match padding {
-        Padding::Zeros => fill_with(t, g, size, align_corners, |u| (u, 1.0)),
-        Padding::Border => fill_with(t, g, size, align_corners, |u| {
-            pad(u, size, Padding::Border, align_corners)
-        }),
-        Padding::Reflection => fill_with(t, g, size, align_corners, |u| {
-            pad(u, size, Padding::Reflection, align_corners)
-        }),
+    /// Fills the block from the normalised grid values `x`, `y` (at most
+    /// [`BLOCK`] points) for an input plane of `h`×`w` pixels
+    /// (h·w < 2³¹, checked by the sampler). The derivatives (`dwx`, `dwy`,
+    /// `mult`) are filled only when `GRAD`: the forward pass needs none.
+    #[inline(always)]
+    pub fn compute<const GRAD: bool>(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        h: usize,
+        w: usize,
+        opts: SampleOptions,
+    ) {
+        let ac = opts.align_corners;
+        // One loop per padding mode, so the hot loop has no match inside.
+        match opts.padding {
+            Padding::Zeros => self.fill::<GRAD>(x, y, h, w, ac, |u, _| (u, 1.0)),
+            Padding::Border => {
+                self.fill::<GRAD>(x, y, h, w, ac, |u, size| pad(u, size, Padding::Border, ac))
+            }
+            Padding::Reflection => self.fill::<GRAD>(x, y, h, w, ac, |u, size| {
+                pad(u, size, Padding::Reflection, ac)
+            }),
+        }
     }
-}
 
-/// The same loop compiled for AVX2 (8 lanes instead of 4).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn fill_avx2(t: &mut AxisTaps<2>, g: &[f32], size: usize, padding: Padding, align_corners: bool) {
-    fill_portable(t, g, size, padding, align_corners)
-}
-
-#[inline(always)]
-fn fill_with(
-    t: &mut AxisTaps<2>,
-    g: &[f32],
-    size: usize,
-    align_corners: bool,
-    pad: impl Fn(f32) -> (f32, f32),
-) {
-    let scale = unnormalise_scale(size, align_corners);
-    let n = g.len();
-    // Slices cut to the row's length up front: no bounds checks in the loop.
-    let [idx0, idx1] = &mut t.idx;
-    let [w0, w1] = &mut t.w;
-    let [dw0, dw1] = &mut t.dw;
-    let (idx0, idx1, w0, w1) = (&mut idx0[..n], &mut idx1[..n], &mut w0[..n], &mut w1[..n]);
-    let (dw0, dw1, mult) = (&mut dw0[..n], &mut dw1[..n], &mut t.mult[..n]);
-    for j in 0..n {
-        let (u, ok, tame_grad) = tame(unnormalise(g[j], size, align_corners));
-        let (p, dp) = pad(u);
-        let i0 = floor_tame(p);
-        let frac = p - i0;
-        let m0 = ok * in_range(i0, size);
-        let m1 = ok * in_range(i0 + 1.0, size);
-        idx0[j] = clamp_index(i0, size);
-        idx1[j] = clamp_index(i0 + 1.0, size);
-        // Forward (eq. 5): weights 1 − frac and frac; 0 for a missing neighbour.
-        w0[j] = (1.0 - frac) * m0;
-        w1[j] = frac * m1;
-        // Backward (eq. 7): d weight / d x = −1 left, +1 right.
-        dw0[j] = -m0;
-        dw1[j] = m1;
-        mult[j] = scale * dp * tame_grad;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The AVX2 build of the tap loop must give the portable loop's bits.
-    #[test]
-    fn avx2_and_portable_taps_are_bit_identical() {
-        let mut g: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.0137).sin() * 1.7).collect();
-        g.extend([
-            f32::NAN,
-            f32::INFINITY,
-            -f32::INFINITY,
-            1e30,
-            -1.0,
-            1.0,
-            0.0,
-            -0.0,
-        ]);
-        for padding in [Padding::Zeros, Padding::Border, Padding::Reflection] {
-            for ac in [false, true] {
-                for size in [1, 7, 28] {
-                    let mut a = AxisTaps::<2>::new(g.len());
-                    let mut b = AxisTaps::<2>::new(g.len());
-                    fill_portable(&mut a, &g, size, padding, ac);
-                    fill_axis(&mut b, &g, size, padding, ac);
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    for k in 0..2 {
-                        assert_eq!(a.idx[k], b.idx[k]);
-                        assert_eq!(bits(&a.w[k]), bits(&b.w[k]));
-                        assert_eq!(bits(&a.dw[k]), bits(&b.dw[k]));
-                    }
-                    assert_eq!(bits(&a.mult), bits(&b.mult));
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn fill<const GRAD: bool>(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        h: usize,
+        w: usize,
+        align_corners: bool,
+        pad: impl Fn(f32, usize) -> (f32, f32),
+    ) {
+        let n = x.len();
+        assert!(
+            n <= BLOCK && y.len() == n,
+            "a block holds at most {BLOCK} points"
+        );
+        self.len = n;
+        let axis = |g: f32, size: usize| {
+            let (u, ok, tame_grad) = tame(unnormalise(g, size, align_corners));
+            let (p, dp) = pad(u, size);
+            let i0 = floor_tame(p);
+            let frac = p - i0;
+            let m0 = ok * in_range(i0, size);
+            let m1 = ok * in_range(i0 + 1.0, size);
+            let idx = [clamp_index_u32(i0, size), clamp_index_u32(i0 + 1.0, size)];
+            // Forward (eq. 5): weights 1 − frac and frac; 0 for a missing
+            // neighbour. Backward (eq. 7): d weight / d x = −1 left, +1 right.
+            let wt = [(1.0 - frac) * m0, frac * m1];
+            let dwt = [-m0, m1];
+            let mult = unnormalise_scale(size, align_corners) * dp * tame_grad;
+            (idx, wt, dwt, mult)
+        };
+        // No overflow: every offset is at most h·w − 1 < 2³¹.
+        let wu = w as u32;
+        for j in 0..n {
+            let (ix, wx, dwx, mx) = axis(x[j], w);
+            let (iy, wy, dwy, my) = axis(y[j], h);
+            let (r0, r1) = (iy[0] * wu, iy[1] * wu);
+            self.off[0][j] = r0 + ix[0];
+            self.off[1][j] = r0 + ix[1];
+            self.off[2][j] = r1 + ix[0];
+            self.off[3][j] = r1 + ix[1];
+            for k in 0..2 {
+                self.wx[k][j] = wx[k];
+                self.wy[k][j] = wy[k];
+            }
+            if GRAD {
+                for k in 0..2 {
+                    self.dwx[k][j] = dwx[k];
+                    self.dwy[k][j] = dwy[k];
                 }
+                self.mult[0][j] = mx;
+                self.mult[1][j] = my;
             }
         }
     }

@@ -5,16 +5,19 @@
 //! (eq. 4), bilinear (eq. 5) or bicubic kernel; the backward gives ∂U (eq. 6)
 //! and ∂(x_s, y_s) (eq. 7), both with PyTorch's conventions, to 1e-5 relative.
 //!
-//! Layout: per output row the grid is split into x and y buffers and each mode
-//! fills per-axis taps (indices, weights, weight derivatives) as
-//! structure-of-arrays (module `separable`); the sum of eq. (3) then runs over those
-//! contiguous buffers. Work is split into fixed-size pieces (never by thread
-//! arrival), and every output value is summed in a fixed order, so results are
-//! bit-identical for any number of threads:
+//! Layout: bilinear sampling (the spatial transformer's kernel) runs over
+//! blocks of 64 points: each point's four neighbours become plane offsets and
+//! per-axis weights, structure-of-arrays (`bilinear`), and the kernels in
+//! `bilinear_kernels` gather, blend and scatter over them for every channel,
+//! with an AVX2 build chosen at run time. Nearest and bicubic fill per-axis
+//! taps for each output row (`separable`). Work is split into fixed-size
+//! pieces (never by thread arrival), and every output value is summed in a
+//! fixed order, so results are bit-identical for any number of threads:
 //! - forward: tasks of (batch item, block of output rows), each writing its rows
 //!   of every channel;
-//! - ∂U: one task per (batch item, channel) plane, which walks the output
-//!   pixels in order and scatter-adds into its own plane;
+//! - ∂U: one task per batch item (bilinear, together with its ∂grid) or per
+//!   (batch item, channel) plane, walking the output pixels in order and
+//!   scatter-adding into planes no other task touches;
 //! - ∂grid: tasks of (batch item, block of output rows), summing channels in order.
 //!
 //! Wild coordinates (NaN, ±Inf, |pixel| > 2²²) never read out of bounds: NaN
@@ -26,6 +29,7 @@
 
 pub(crate) mod bicubic;
 pub(crate) mod bilinear;
+pub(crate) mod bilinear_kernels;
 mod coords;
 pub(crate) mod nearest;
 mod options;
@@ -36,6 +40,7 @@ pub use coords::MAX_SIDE;
 pub use options::{Mode, Padding, SampleOptions};
 pub use var::grid_sample_var;
 
+use bilinear_kernels::{Isa, Planes};
 use engine::Tensor;
 use rayon::prelude::*;
 use separable::{grid_grad_row, sample_row, scatter_row, FillAxis, RowTaps};
@@ -48,11 +53,12 @@ const TASK_PIXELS: usize = 4096;
 /// `F.grid_sample(input, grid, mode, padding_mode, align_corners)`.
 ///
 /// # Panics
-/// If the shapes do not fit together or the input has an empty spatial size.
+/// If the shapes do not fit together, the input has an empty spatial size or
+/// a plane of 2³¹ pixels or more.
 pub fn grid_sample(input: &Tensor, grid: &Tensor, opts: SampleOptions) -> Tensor {
     let s = Shapes::check("grid_sample", input, grid, None);
     match opts.mode {
-        Mode::Bilinear => forward::<2>(input, grid, &s, bilinear::fill_axis, opts),
+        Mode::Bilinear => forward_bilinear(input, grid, &s, opts),
         Mode::Nearest => forward::<1>(input, grid, &s, nearest::fill_axis, opts),
         Mode::Bicubic => forward::<4>(input, grid, &s, bicubic::fill_axis, opts),
     }
@@ -91,18 +97,28 @@ pub fn grid_sample_backward_masked(
     need_grid: bool,
 ) -> (Option<Tensor>, Option<Tensor>) {
     let s = Shapes::check("grid_sample_backward", input, grid, Some(grad_output));
+    if opts.mode == Mode::Bilinear {
+        return backward_bilinear(input, grid, grad_output, &s, opts, need_input, need_grid);
+    }
     let gi = need_input.then(|| match opts.mode {
-        Mode::Bilinear => grad_input::<2>(grid, grad_output, &s, bilinear::fill_axis, opts),
         Mode::Nearest => grad_input::<1>(grid, grad_output, &s, nearest::fill_axis, opts),
-        Mode::Bicubic => grad_input::<4>(grid, grad_output, &s, bicubic::fill_axis, opts),
+        _ => grad_input::<4>(grid, grad_output, &s, bicubic::fill_axis, opts),
     });
     let gg = need_grid.then(|| match opts.mode {
-        Mode::Bilinear => grad_grid::<2>(input, grid, grad_output, &s, bilinear::fill_axis, opts),
         // Eq. (4) is piecewise constant: its gradient w.r.t. the grid is 0.
         Mode::Nearest => Tensor::zeros(grid.shape()),
-        Mode::Bicubic => grad_grid::<4>(input, grid, grad_output, &s, bicubic::fill_axis, opts),
+        _ => grad_grid::<4>(input, grid, grad_output, &s, bicubic::fill_axis, opts),
     });
     (gi, gg)
+}
+
+/// Splits interleaved (x, y) grid values into `xs` and `ys` (as many as `xs`).
+#[inline(always)]
+fn split_xy(pts: &[f32], xs: &mut [f32], ys: &mut [f32]) {
+    for ((xy, x), y) in pts.chunks_exact(2).zip(xs.iter_mut()).zip(ys.iter_mut()) {
+        *x = xy[0];
+        *y = xy[1];
+    }
 }
 
 /// The sizes of one sampling problem, checked once.
@@ -130,6 +146,10 @@ impl Shapes {
             is[2] < coords::MAX_SIDE && is[3] < coords::MAX_SIDE,
             "{name}: input sides must be below 2^23, got {is:?}"
         );
+        assert!(
+            is[2] * is[3] < 1 << 31,
+            "{name}: input planes must have fewer than 2^31 pixels, got {is:?}"
+        );
         let s = Shapes {
             n: is[0],
             c: is[1],
@@ -155,13 +175,10 @@ impl Shapes {
     }
 }
 
-fn forward<const K: usize>(
-    input: &Tensor,
-    grid: &Tensor,
-    s: &Shapes,
-    fill: FillAxis<K>,
-    opts: SampleOptions,
-) -> Tensor {
+/// Runs `job(item, first pixel, pieces)` over the forward tasks: (batch item,
+/// block of output rows), each holding that block of every channel's output
+/// plane. The split depends only on the shapes.
+fn forward_tasks(s: &Shapes, job: impl Fn(usize, usize, &mut [&mut [f32]]) + Sync) -> Tensor {
     let out_plane = s.ho * s.wo;
     let mut out = vec![0.0f32; s.n * s.c * out_plane];
     if out.is_empty() {
@@ -169,24 +186,54 @@ fn forward<const K: usize>(
     }
     let rows = s.rows_per_task();
     let blocks = s.ho.div_ceil(rows);
-    // One task per (batch item, block of rows), holding that block of every
-    // channel's output plane.
     let mut tasks: Vec<(usize, usize, Vec<&mut [f32]>)> = Vec::with_capacity(s.n * blocks);
     for (b, out_n) in out.chunks_mut(s.c * out_plane).enumerate() {
         let first = tasks.len();
-        tasks.extend((0..blocks).map(|k| (b, k * rows, Vec::with_capacity(s.c))));
+        tasks.extend((0..blocks).map(|k| (b, k * rows * s.wo, Vec::with_capacity(s.c))));
         for plane in out_n.chunks_mut(out_plane) {
             for (k, piece) in plane.chunks_mut(rows * s.wo).enumerate() {
                 tasks[first + k].2.push(piece);
             }
         }
     }
+    tasks
+        .into_par_iter()
+        .for_each(|(b, p0, mut pieces)| job(b, p0, &mut pieces));
+    Tensor::from_vec(out, &[s.n, s.c, s.ho, s.wo])
+}
+
+/// Bilinear forward over blocks of points (`bilinear_kernels`).
+fn forward_bilinear(input: &Tensor, grid: &Tensor, s: &Shapes, opts: SampleOptions) -> Tensor {
+    let (inp, grd) = (input.data(), grid.data());
+    let (in_plane, out_plane, isa) = (s.h * s.w, s.ho * s.wo, Isa::detect());
+    forward_tasks(s, |b, p0, pieces| {
+        let planes = Planes {
+            data: &inp[b * s.c * in_plane..][..s.c * in_plane],
+            c: s.c,
+            h: s.h,
+            w: s.w,
+        };
+        let pts = &grd[b * out_plane * 2..][..out_plane * 2];
+        bilinear_kernels::forward(isa, planes, opts, p0, pieces, |p, xs, ys| {
+            split_xy(&pts[2 * p..], xs, ys)
+        });
+    })
+}
+
+/// Nearest and bicubic forward over the separable row taps.
+fn forward<const K: usize>(
+    input: &Tensor,
+    grid: &Tensor,
+    s: &Shapes,
+    fill: FillAxis<K>,
+    opts: SampleOptions,
+) -> Tensor {
     let (inp, grd) = (input.data(), grid.data());
     let in_plane = s.h * s.w;
-    tasks.into_par_iter().for_each(|(b, row0, mut pieces)| {
+    forward_tasks(s, |b, p0, pieces| {
         let mut taps = RowTaps::<K>::new(s.wo);
         let in_n = &inp[b * s.c * in_plane..][..s.c * in_plane];
-        let nrows = pieces[0].len() / s.wo;
+        let (row0, nrows) = (p0 / s.wo, pieces[0].len() / s.wo);
         for r in 0..nrows {
             let grid_row = &grd[(b * s.ho + row0 + r) * s.wo * 2..][..s.wo * 2];
             taps.compute(grid_row, s.h, s.w, fill, opts);
@@ -194,8 +241,94 @@ fn forward<const K: usize>(
                 sample_row(plane, s.w, &taps, &mut piece[r * s.wo..][..s.wo]);
             }
         }
-    });
-    Tensor::from_vec(out, &[s.n, s.c, s.ho, s.wo])
+    })
+}
+
+/// Bilinear backward. ∂input (alone or with ∂grid) runs one task per batch
+/// item, which owns that item's ∂U planes and adds into them in pixel order;
+/// ∂grid alone runs tasks of (batch item, block of rows). Either way every
+/// ∂grid value sums the channels in order, so the split changes no bits.
+fn backward_bilinear(
+    input: &Tensor,
+    grid: &Tensor,
+    grad_output: &Tensor,
+    s: &Shapes,
+    opts: SampleOptions,
+    need_input: bool,
+    need_grid: bool,
+) -> (Option<Tensor>, Option<Tensor>) {
+    let (inp, grd, gout) = (input.data(), grid.data(), grad_output.data());
+    let (in_plane, out_plane, isa) = (s.h * s.w, s.ho * s.wo, Isa::detect());
+    let mut gin = need_input.then(|| vec![0.0f32; s.n * s.c * in_plane]);
+    let mut ggrid = need_grid.then(|| vec![0.0f32; s.n * out_plane * 2]);
+    if s.n * s.c * in_plane > 0 && out_plane > 0 && (need_input || need_grid) {
+        // The item's pieces: input planes, points, ∂output planes.
+        let item = |b: usize| {
+            let planes = Planes {
+                data: &inp[b * s.c * in_plane..][..s.c * in_plane],
+                c: s.c,
+                h: s.h,
+                w: s.w,
+            };
+            let pts = &grd[b * out_plane * 2..][..out_plane * 2];
+            (planes, pts, &gout[b * s.c * out_plane..][..s.c * out_plane])
+        };
+        let run = |b: usize, (p0, len), du: Option<&mut [f32]>, gg: Option<&mut [f32]>| {
+            let (planes, pts, go) = item(b);
+            let need_grid = gg.is_some();
+            let mut gg = gg;
+            bilinear_kernels::backward(
+                isa,
+                planes,
+                opts,
+                go,
+                out_plane,
+                (p0, len),
+                du,
+                need_grid,
+                |p, xs, ys| split_xy(&pts[2 * p..], xs, ys),
+                |p, gx, gy| {
+                    if let Some(gg) = gg.as_deref_mut() {
+                        let dst = &mut gg[2 * (p - p0)..][..2 * gx.len()];
+                        for ((d, &x), &y) in dst.chunks_exact_mut(2).zip(gx).zip(gy) {
+                            d[0] = x;
+                            d[1] = y;
+                        }
+                    }
+                },
+            );
+        };
+        match (gin.as_deref_mut(), ggrid.as_deref_mut()) {
+            (Some(gi), gg) => {
+                let mut gg_items: Vec<Option<&mut [f32]>> = match gg {
+                    Some(gg) => gg.chunks_mut(out_plane * 2).map(Some).collect(),
+                    None => (0..s.n).map(|_| None).collect(),
+                };
+                gi.par_chunks_mut(s.c * in_plane)
+                    .zip(gg_items.par_iter_mut())
+                    .enumerate()
+                    .for_each(|(b, (du, gg))| run(b, (0, out_plane), Some(du), gg.take()));
+            }
+            (None, Some(gg)) => {
+                let rows = s.rows_per_task();
+                gg.par_chunks_mut(out_plane * 2)
+                    .enumerate()
+                    .for_each(|(b, gg_b)| {
+                        gg_b.par_chunks_mut(rows * s.wo * 2)
+                            .enumerate()
+                            .for_each(|(k, chunk)| {
+                                let range = (k * rows * s.wo, chunk.len() / 2);
+                                run(b, range, None, Some(chunk));
+                            });
+                    });
+            }
+            (None, None) => {}
+        }
+    }
+    (
+        gin.map(|g| Tensor::from_vec(g, &[s.n, s.c, s.h, s.w])),
+        ggrid.map(|g| Tensor::from_vec(g, grid.shape())),
+    )
 }
 
 fn grad_input<const K: usize>(

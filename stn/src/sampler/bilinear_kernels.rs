@@ -1,0 +1,644 @@
+//! The bilinear sampler's loops over blocks of points ([`Corners`]), for
+//! every channel of one batch item: the forward gather-and-blend (eqs. 3 and
+//! 5), the scatter into ∂U (eq. 6) and the grid gradient (eq. 7). The
+//! grid-based sampler and the fused affine/projective op both run these, so
+//! there is one bilinear implementation.
+//!
+//! Two builds, chosen at run time ([`Isa`]): portable (SSE2 on x86-64) and
+//! AVX2, which computes the corners 8 lanes wide and gathers 8 pixels per
+//! instruction. Both perform the same IEEE operations in the same order (no
+//! FMA), so they give the same bits (tested below).
+
+use super::bilinear::{Corners, BLOCK};
+use super::options::SampleOptions;
+
+/// Which build of the kernels runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// Plain Rust (SSE2 on x86-64).
+    Portable,
+    /// AVX2: 8-lane corners and hardware gathers.
+    Avx2,
+}
+
+impl Isa {
+    /// The best build this CPU runs.
+    pub fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Isa::Avx2;
+        }
+        Isa::Portable
+    }
+}
+
+/// The input of one batch item: `c` planes of `h`×`w` pixels, channel after
+/// channel (`data` may be empty when only ∂U is computed, which never reads it).
+#[derive(Clone, Copy)]
+pub(crate) struct Planes<'a> {
+    /// The pixel values.
+    pub data: &'a [f32],
+    /// Channels.
+    pub c: usize,
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+}
+
+/// Forward: output pixels `p0 .. p0 + len` of every channel (`outs[ch]`, all
+/// the same length). `points(p, xs, ys)` writes the normalised source points
+/// of output pixels `p, p + 1, …` into `xs` and `ys`.
+pub(crate) fn forward(
+    isa: Isa,
+    input: Planes,
+    opts: SampleOptions,
+    p0: usize,
+    outs: &mut [&mut [f32]],
+    points: impl FnMut(usize, &mut [f32], &mut [f32]),
+) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` is only returned by `Isa::detect` after it found
+        // AVX2 on this CPU, and `forward_avx2` needs nothing else.
+        Isa::Avx2 => unsafe { forward_avx2(input, opts, p0, outs, points) },
+        _ => forward_impl::<false>(input, opts, p0, outs, points),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn forward_avx2(
+    input: Planes,
+    opts: SampleOptions,
+    p0: usize,
+    outs: &mut [&mut [f32]],
+    points: impl FnMut(usize, &mut [f32], &mut [f32]),
+) {
+    forward_impl::<true>(input, opts, p0, outs, points)
+}
+
+#[inline(always)]
+fn forward_impl<const AVX2: bool>(
+    input: Planes,
+    opts: SampleOptions,
+    p0: usize,
+    outs: &mut [&mut [f32]],
+    mut points: impl FnMut(usize, &mut [f32], &mut [f32]),
+) {
+    let len = outs.first().map_or(0, |o| o.len());
+    let plane = input.h * input.w;
+    let mut c = Corners::new();
+    let (mut xs, mut ys) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+    let mut start = 0;
+    while start < len {
+        let n = BLOCK.min(len - start);
+        points(p0 + start, &mut xs[..n], &mut ys[..n]);
+        c.compute::<false>(&xs[..n], &ys[..n], input.h, input.w, opts);
+        if let [out] = outs {
+            blend::<AVX2>(input.data, &c, &mut out[start..start + n]);
+        } else {
+            blend_channels(input.data, plane, &c, outs, start);
+        }
+        start += n;
+    }
+}
+
+/// Backward for output pixels `p0 .. p0 + len` of one batch item: adds eq.
+/// (6) into `du` (its `c` planes) when given, and when `need_grid` hands each
+/// block's ∂L/∂(grid x, grid y) (eq. 7, channels summed in order) to
+/// `grid_sink(first pixel, gx, gy)`. `gout` holds the item's `c` gradient
+/// planes of `gout_plane` pixels each.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward(
+    isa: Isa,
+    input: Planes,
+    opts: SampleOptions,
+    gout: &[f32],
+    gout_plane: usize,
+    (p0, len): (usize, usize),
+    du: Option<&mut [f32]>,
+    need_grid: bool,
+    points: impl FnMut(usize, &mut [f32], &mut [f32]),
+    grid_sink: impl FnMut(usize, &[f32], &[f32]),
+) {
+    let job = Backward {
+        input,
+        opts,
+        gout,
+        gout_plane,
+        p0,
+        len,
+        need_grid,
+    };
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `forward`: `Isa::Avx2` means AVX2 was detected.
+        Isa::Avx2 => unsafe { backward_avx2(job, du, points, grid_sink) },
+        _ => backward_impl::<false>(job, du, points, grid_sink),
+    }
+}
+
+/// The read-only part of a backward job.
+struct Backward<'a> {
+    input: Planes<'a>,
+    opts: SampleOptions,
+    gout: &'a [f32],
+    gout_plane: usize,
+    p0: usize,
+    len: usize,
+    need_grid: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn backward_avx2(
+    job: Backward,
+    du: Option<&mut [f32]>,
+    points: impl FnMut(usize, &mut [f32], &mut [f32]),
+    grid_sink: impl FnMut(usize, &[f32], &[f32]),
+) {
+    backward_impl::<true>(job, du, points, grid_sink)
+}
+
+#[inline(always)]
+fn backward_impl<const AVX2: bool>(
+    job: Backward,
+    mut du: Option<&mut [f32]>,
+    mut points: impl FnMut(usize, &mut [f32], &mut [f32]),
+    mut grid_sink: impl FnMut(usize, &[f32], &[f32]),
+) {
+    let Planes {
+        data,
+        c: chans,
+        h,
+        w,
+    } = job.input;
+    let plane = h * w;
+    let mut c = Corners::new();
+    let (mut xs, mut ys) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+    let (mut gx, mut gy) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+    let mut start = 0;
+    while start < job.len {
+        let n = BLOCK.min(job.len - start);
+        let p = job.p0 + start;
+        points(p, &mut xs[..n], &mut ys[..n]);
+        c.compute::<true>(&xs[..n], &ys[..n], h, w, job.opts);
+        if chans == 1 {
+            // One plane: the gathering kernel (AVX2 gathers beat scalar loads
+            // here) and the scatter, one after the other.
+            gx[..n].fill(0.0);
+            gy[..n].fill(0.0);
+            for ch in 0..chans {
+                let g = &job.gout[ch * job.gout_plane + p..][..n];
+                if let Some(du) = du.as_deref_mut() {
+                    scatter(&mut du[ch * plane..][..plane], &c, g);
+                }
+                if job.need_grid {
+                    let u = &data[ch * plane..][..plane];
+                    grid_grad::<AVX2>(u, &c, g, &mut gx, &mut gy);
+                }
+            }
+        } else {
+            let gout = (job.gout, job.gout_plane, p);
+            let grads = job.need_grid.then_some((&mut gx, &mut gy));
+            backward_channels(data, plane, chans, &c, gout, du.as_deref_mut(), grads);
+        }
+        if job.need_grid {
+            // Chain rule through padding and unnormalisation.
+            for j in 0..n {
+                gx[j] *= c.mult[0][j];
+                gy[j] *= c.mult[1][j];
+            }
+            grid_sink(p, &gx[..n], &gy[..n]);
+        }
+        start += n;
+    }
+}
+
+/// The backward of a block for any number of channels, point by point with
+/// each point's offsets and weights loaded once: adds eq. (6) into `du` (if
+/// given) and sets `grads` = (g · ∂V/∂x, g · ∂V/∂y) in pixel units, channels
+/// summed in order. `gout` = (∂output planes, their size, the block's first
+/// pixel). The scatter visits each plane's points in order (deterministic).
+#[inline(always)]
+fn backward_channels(
+    data: &[f32],
+    plane: usize,
+    chans: usize,
+    c: &Corners,
+    (gout, gout_plane, p): (&[f32], usize, usize),
+    mut du: Option<&mut [f32]>,
+    grads: Option<(&mut [f32; BLOCK], &mut [f32; BLOCK])>,
+) {
+    let last = plane - 1;
+    let need_grid = grads.is_some();
+    let (mut gxs, mut gys) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+    for j in 0..c.len {
+        let at = |k: usize| (c.off[k][j] as usize).min(last);
+        let (o00, o01, o10, o11) = (at(0), at(1), at(2), at(3));
+        let (wx0, wx1, wy0, wy1) = (c.wx[0][j], c.wx[1][j], c.wy[0][j], c.wy[1][j]);
+        let (dx0, dx1, dy0, dy1) = (c.dwx[0][j], c.dwx[1][j], c.dwy[0][j], c.dwy[1][j]);
+        let (mut sx, mut sy) = (0.0f32, 0.0f32);
+        for ch in 0..chans {
+            let g = gout[ch * gout_plane + p + j];
+            if let Some(du) = du.as_deref_mut() {
+                let d = &mut du[ch * plane..][..plane];
+                let g0 = g * wy0;
+                d[o00] += g0 * wx0;
+                d[o01] += g0 * wx1;
+                let g1 = g * wy1;
+                d[o10] += g1 * wx0;
+                d[o11] += g1 * wx1;
+            }
+            if need_grid {
+                let u = &data[ch * plane..][..plane];
+                let (v00, v01, v10, v11) = (u[o00], u[o01], u[o10], u[o11]);
+                let r0 = v00 * wx0 + v01 * wx1;
+                let r1 = v10 * wx0 + v11 * wx1;
+                let rd0 = v00 * dx0 + v01 * dx1;
+                let rd1 = v10 * dx0 + v11 * dx1;
+                sx += g * (rd0 * wy0 + rd1 * wy1);
+                sy += g * (r0 * dy0 + r1 * dy1);
+            }
+        }
+        gxs[j] = sx;
+        gys[j] = sy;
+    }
+    if let Some((gx, gy)) = grads {
+        gx[..c.len].copy_from_slice(&gxs[..c.len]);
+        gy[..c.len].copy_from_slice(&gys[..c.len]);
+    }
+}
+
+/// Eq. (3) with the weights of eq. (5) for the block's points: `out[j]`.
+#[inline(always)]
+fn blend<const AVX2: bool>(u: &[f32], c: &Corners, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is true only in the instances called from the
+        // `*_avx2` functions, which run only once AVX2 was detected.
+        unsafe { avx2::blend(u, c, out) };
+        return;
+    }
+    blend_from(u, c, out, 0);
+}
+
+/// [`blend`] for several channels: point by point, each point's offsets and
+/// weights loaded once for all channels (a gather per channel would reload
+/// them, and hardware gathers lose to scalar loads when nothing else runs
+/// between them). Writes `outs[ch][start + j]`.
+#[inline(always)]
+fn blend_channels(data: &[f32], plane: usize, c: &Corners, outs: &mut [&mut [f32]], start: usize) {
+    let last = plane - 1;
+    let planes: Vec<&[f32]> = data.chunks_exact(plane).collect();
+    let mut outs: Vec<&mut [f32]> = outs
+        .iter_mut()
+        .map(|o| &mut o[start..start + c.len])
+        .collect();
+    for j in 0..c.len {
+        let at = |k: usize| (c.off[k][j] as usize).min(last);
+        let (o00, o01, o10, o11) = (at(0), at(1), at(2), at(3));
+        let (wx0, wx1, wy0, wy1) = (c.wx[0][j], c.wx[1][j], c.wy[0][j], c.wy[1][j]);
+        for (u, out) in planes.iter().zip(outs.iter_mut()) {
+            let u = &u[..plane];
+            let r0 = u[o00] * wx0 + u[o01] * wx1;
+            let r1 = u[o10] * wx0 + u[o11] * wx1;
+            out[j] = r0 * wy0 + r1 * wy1;
+        }
+    }
+}
+
+/// The portable blend of points `from..` (also the AVX2 build's tail).
+#[inline(always)]
+fn blend_from(u: &[f32], c: &Corners, out: &mut [f32], from: usize) {
+    assert_eq!(out.len(), c.len);
+    // Offsets are always valid; `min(last)` tells the compiler so, which
+    // removes the bounds checks.
+    let last = u.len() - 1;
+    for j in from..out.len() {
+        let v = |k: usize| u[(c.off[k][j] as usize).min(last)];
+        let r0 = v(0) * c.wx[0][j] + v(1) * c.wx[1][j];
+        let r1 = v(2) * c.wx[0][j] + v(3) * c.wx[1][j];
+        out[j] = r0 * c.wy[0][j] + r1 * c.wy[1][j];
+    }
+}
+
+/// Eq. (6): adds each point's gradient `g[j]` into its four neighbours, point
+/// after point in order (deterministic; a scatter does not vectorise).
+#[inline(always)]
+fn scatter(du: &mut [f32], c: &Corners, g: &[f32]) {
+    assert_eq!(g.len(), c.len);
+    let last = du.len() - 1;
+    for (j, &gj) in g.iter().enumerate() {
+        let at = |k: usize| (c.off[k][j] as usize).min(last);
+        let g0 = gj * c.wy[0][j];
+        du[at(0)] += g0 * c.wx[0][j];
+        du[at(1)] += g0 * c.wx[1][j];
+        let g1 = gj * c.wy[1][j];
+        du[at(2)] += g1 * c.wx[0][j];
+        du[at(3)] += g1 * c.wx[1][j];
+    }
+}
+
+/// Eq. (7) for one channel: adds g · ∂V/∂x and g · ∂V/∂y (pixel units) of
+/// each point into `gx`, `gy`.
+#[inline(always)]
+fn grid_grad<const AVX2: bool>(
+    u: &[f32],
+    c: &Corners,
+    g: &[f32],
+    gx: &mut [f32; BLOCK],
+    gy: &mut [f32; BLOCK],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: as in `blend`.
+        unsafe { avx2::grid_grad(u, c, g, gx, gy) };
+        return;
+    }
+    grid_grad_from(u, c, g, gx, gy, 0);
+}
+
+/// The portable grid gradient of points `from..` (also the AVX2 tail).
+#[inline(always)]
+fn grid_grad_from(
+    u: &[f32],
+    c: &Corners,
+    g: &[f32],
+    gx: &mut [f32; BLOCK],
+    gy: &mut [f32; BLOCK],
+    from: usize,
+) {
+    assert_eq!(g.len(), c.len);
+    let last = u.len() - 1;
+    for j in from..g.len() {
+        let v = |k: usize| u[(c.off[k][j] as usize).min(last)];
+        let (v00, v01, v10, v11) = (v(0), v(1), v(2), v(3));
+        // Rows blended along x (r) and differentiated along x (rd).
+        let r0 = v00 * c.wx[0][j] + v01 * c.wx[1][j];
+        let r1 = v10 * c.wx[0][j] + v11 * c.wx[1][j];
+        let rd0 = v00 * c.dwx[0][j] + v01 * c.dwx[1][j];
+        let rd1 = v10 * c.dwx[0][j] + v11 * c.dwx[1][j];
+        let dx = rd0 * c.wy[0][j] + rd1 * c.wy[1][j];
+        let dy = r0 * c.dwy[0][j] + r1 * c.dwy[1][j];
+        gx[j] += g[j] * dx;
+        gy[j] += g[j] * dy;
+    }
+}
+
+/// The AVX2 builds of the two gathering kernels: the portable loops 8 points
+/// at a time, with the same operations in the same order.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{blend_from, grid_grad_from, Corners, BLOCK};
+    use std::arch::x86_64::*;
+
+    /// 8 values from `a[j..j + 8]`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load(a: &[f32; BLOCK], j: usize) -> __m256 {
+        let s: &[f32; 8] = a[j..j + 8].try_into().expect("8 lanes");
+        // SAFETY: `s` is 8 readable f32s; the load has no alignment demand.
+        unsafe { _mm256_loadu_ps(s.as_ptr()) }
+    }
+
+    /// Stores 8 values into `a[j..j + 8]`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn store(a: &mut [f32], j: usize, v: __m256) {
+        let s: &mut [f32; 8] = (&mut a[j..j + 8]).try_into().expect("8 lanes");
+        // SAFETY: `s` is 8 writable f32s; the store has no alignment demand.
+        unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }
+    }
+
+    /// The plane values at the offsets `off[j..j + 8]`, each first clamped to
+    /// `last` = u.len() − 1.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn gather(u: &[f32], off: &[u32; BLOCK], j: usize, last: __m256i) -> __m256 {
+        let s: &[u32; 8] = off[j..j + 8].try_into().expect("8 lanes");
+        // SAFETY: `s` is 8 readable u32s; the load has no alignment demand.
+        let idx = unsafe { _mm256_loadu_si256(s.as_ptr().cast()) };
+        let idx = _mm256_min_epu32(idx, last);
+        // SAFETY: every lane of `idx` is at most `last` = u.len() − 1, which
+        // the callers check is below 2³¹, so it is also non-negative as the
+        // i32 the gather reads it as: all 8 reads u[idx] are inside `u`.
+        unsafe { _mm256_i32gather_ps::<4>(u.as_ptr(), idx) }
+    }
+
+    /// `u.len() − 1` in every lane, after checking the gather can index it.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn last_index(u: &[f32]) -> __m256i {
+        assert!(
+            !u.is_empty() && u.len() <= 1 << 31,
+            "plane of {} pixels",
+            u.len()
+        );
+        _mm256_set1_epi32((u.len() - 1) as i32)
+    }
+
+    /// a·b + c·d, rounded after each operation (no FMA, like the portable loop).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn add_products(a: __m256, b: __m256, c: __m256, d: __m256) -> __m256 {
+        _mm256_add_ps(_mm256_mul_ps(a, b), _mm256_mul_ps(c, d))
+    }
+
+    /// [`super::blend_from`], 8 points at a time.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn blend(u: &[f32], c: &Corners, out: &mut [f32]) {
+        assert_eq!(out.len(), c.len);
+        let last = last_index(u);
+        let mut j = 0;
+        while j + 8 <= out.len() {
+            let v = |k: usize| gather(u, &c.off[k], j, last);
+            let (wx0, wx1) = (load(&c.wx[0], j), load(&c.wx[1], j));
+            let r0 = add_products(v(0), wx0, v(1), wx1);
+            let r1 = add_products(v(2), wx0, v(3), wx1);
+            let res = add_products(r0, load(&c.wy[0], j), r1, load(&c.wy[1], j));
+            store(out, j, res);
+            j += 8;
+        }
+        blend_from(u, c, out, j);
+    }
+
+    /// [`super::grid_grad_from`], 8 points at a time.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn grid_grad(
+        u: &[f32],
+        c: &Corners,
+        g: &[f32],
+        gx: &mut [f32; BLOCK],
+        gy: &mut [f32; BLOCK],
+    ) {
+        assert_eq!(g.len(), c.len);
+        let last = last_index(u);
+        let mut j = 0;
+        while j + 8 <= g.len() {
+            let (v00, v01) = (gather(u, &c.off[0], j, last), gather(u, &c.off[1], j, last));
+            let (v10, v11) = (gather(u, &c.off[2], j, last), gather(u, &c.off[3], j, last));
+            let (wx0, wx1) = (load(&c.wx[0], j), load(&c.wx[1], j));
+            let (dx0, dx1) = (load(&c.dwx[0], j), load(&c.dwx[1], j));
+            let r0 = add_products(v00, wx0, v01, wx1);
+            let r1 = add_products(v10, wx0, v11, wx1);
+            let rd0 = add_products(v00, dx0, v01, dx1);
+            let rd1 = add_products(v10, dx0, v11, dx1);
+            let dx = add_products(rd0, load(&c.wy[0], j), rd1, load(&c.wy[1], j));
+            let dy = add_products(r0, load(&c.dwy[0], j), r1, load(&c.dwy[1], j));
+            let gj = {
+                let s: &[f32; 8] = g[j..j + 8].try_into().expect("8 lanes");
+                // SAFETY: `s` is 8 readable f32s.
+                unsafe { _mm256_loadu_ps(s.as_ptr()) }
+            };
+            let nx = _mm256_add_ps(load(gx, j), _mm256_mul_ps(gj, dx));
+            let ny = _mm256_add_ps(load(gy, j), _mm256_mul_ps(gj, dy));
+            store(gx, j, nx);
+            store(gy, j, ny);
+            j += 8;
+        }
+        grid_grad_from(u, c, g, gx, gy, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampler::{Mode, Padding};
+
+    /// Random-ish planes and points, with wild and edge coordinates mixed in.
+    fn case(c: usize, h: usize, w: usize, len: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let data: Vec<f32> = (0..c * h * w).map(|i| (i as f32 * 0.731).sin()).collect();
+        let mut pts: Vec<f32> = (0..2 * len)
+            .map(|i| (i as f32 * 0.0173).cos() * 1.3)
+            .collect();
+        let wild = [
+            f32::NAN,
+            f32::INFINITY,
+            -f32::INFINITY,
+            1e30,
+            -1.0,
+            1.0,
+            0.0,
+            -0.0,
+        ];
+        for (k, v) in wild.into_iter().enumerate() {
+            pts[7 * k + 3] = v;
+        }
+        let gout: Vec<f32> = (0..c * len).map(|i| (i as f32 * 0.377).cos()).collect();
+        (data, pts, gout)
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Runs forward and the joint backward with one build: the output
+    /// channels' bits, then ∂U's, then ∂grid's.
+    fn run(isa: Isa, opts: SampleOptions, c: usize, h: usize, w: usize) -> Vec<Vec<u32>> {
+        let (data, _, gout) = case(c, h, w, 203);
+        run_with(isa, opts, &data, &gout, c, h, w)
+    }
+
+    fn run_with(
+        isa: Isa,
+        opts: SampleOptions,
+        data: &[f32],
+        gout: &[f32],
+        c: usize,
+        h: usize,
+        w: usize,
+    ) -> Vec<Vec<u32>> {
+        let len = 203; // three full blocks and a tail that is not a multiple of 8
+        let (_, pts, _) = case(c, h, w, len);
+        let planes = Planes {
+            data,
+            c,
+            h,
+            w,
+        };
+        let split = |p: usize, xs: &mut [f32], ys: &mut [f32]| {
+            for (k, (x, y)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
+                (*x, *y) = (pts[2 * (p + k)], pts[2 * (p + k) + 1]);
+            }
+        };
+        let mut out = vec![vec![0.0f32; len]; c];
+        let mut pieces: Vec<&mut [f32]> = out.iter_mut().map(|o| &mut o[..]).collect();
+        forward(isa, planes, opts, 0, &mut pieces, split);
+        let mut du = vec![0.0f32; c * h * w];
+        let mut gg = vec![0.0f32; 2 * len];
+        backward(
+            isa,
+            planes,
+            opts,
+            gout,
+            len,
+            (0, len),
+            Some(&mut du),
+            true,
+            split,
+            |p, gx, gy| {
+                for (k, (&x, &y)) in gx.iter().zip(gy).enumerate() {
+                    (gg[2 * (p + k)], gg[2 * (p + k) + 1]) = (x, y);
+                }
+            },
+        );
+        let mut all: Vec<Vec<u32>> = out.iter().map(|o| bits(o)).collect();
+        all.push(bits(&du));
+        all.push(bits(&gg));
+        all
+    }
+
+    /// Several channels go through the point-by-point kernels, one channel
+    /// through the gathering ones: both must give each channel the same bits
+    /// (∂grid of the pair = the sum of the two single-channel ∂grids).
+    #[test]
+    fn channels_together_equal_channels_alone() {
+        let (h, w) = (13, 17);
+        let isa = Isa::detect();
+        for padding in [Padding::Zeros, Padding::Border, Padding::Reflection] {
+            let opts = SampleOptions::new(Mode::Bilinear, padding);
+            let pair = run(isa, opts, 2, h, w);
+            let (data, _, gout) = case(2, h, w, 203);
+            let one = |ch: usize| {
+                let plane = &data[ch * h * w..][..h * w];
+                let g = &gout[ch * 203..][..203];
+                run_with(isa, opts, plane, g, 1, h, w)
+            };
+            let (a, b) = (one(0), one(1));
+            assert_eq!(pair[0], a[0], "{padding:?} forward ch 0");
+            assert_eq!(pair[1], b[0], "{padding:?} forward ch 1");
+            let du: Vec<u32> = a[1].iter().chain(&b[1]).copied().collect();
+            assert_eq!(pair[2], du, "{padding:?} du");
+            // ∂grid comes scaled by d(pixel)/d(grid): (a + b)·m against
+            // a·m + b·m, equal up to rounding.
+            let f = |v: &[u32]| v.iter().map(|&x| f32::from_bits(x)).collect::<Vec<_>>();
+            let (ga, gb, gp) = (f(&a[2]), f(&b[2]), f(&pair[3]));
+            for ((x, y), p) in ga.iter().zip(&gb).zip(&gp) {
+                let want = x + y;
+                assert!(
+                    (p - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                    "{padding:?} grid {p} vs {want}"
+                );
+            }
+        }
+    }
+
+    /// The run-time-chosen build gives the portable build's bits, forward and
+    /// backward, for every padding and both pixel conventions.
+    #[test]
+    fn builds_are_bit_identical() {
+        let best = Isa::detect();
+        for padding in [Padding::Zeros, Padding::Border, Padding::Reflection] {
+            for ac in [false, true] {
+                let opts = SampleOptions::new(Mode::Bilinear, padding).align_corners(ac);
+                for (c, h, w) in [(1, 9, 11), (3, 1, 7), (2, 28, 28)] {
+                    let want = run(Isa::Portable, opts, c, h, w);
+                    let got = run(best, opts, c, h, w);
+                    assert!(want == got, "{opts:?} c={c} {h}x{w} ({best:?})");
+                }
+            }
+        }
+    }
+}
