@@ -48,26 +48,10 @@ pub fn max_pool2d_forward(x: &Tensor, k: usize, s: usize) -> (Tensor, Vec<u32>) 
             .enumerate()
             .for_each(|(pl, (o, a))| {
                 let xp = &xd[pl * h * w..(pl + 1) * h * w];
-                for i in 0..oh {
-                    for j in 0..ow {
-                        let mut best = f32::NEG_INFINITY;
-                        let mut bi = (i * s) * w + j * s;
-                        let mut first = true;
-                        for u in 0..k {
-                            for v in 0..k {
-                                let idx = (i * s + u) * w + j * s + v;
-                                let val = xp[idx];
-                                // Strict `>`: ties keep the first index.
-                                if first || val > best || (val.is_nan() && !best.is_nan()) {
-                                    best = val;
-                                    bi = idx;
-                                    first = false;
-                                }
-                            }
-                        }
-                        o[i * ow + j] = best;
-                        a[i * ow + j] = bi as u32;
-                    }
+                if k == 2 && s == 2 {
+                    max_pool_2x2(xp, w, oh, ow, o, a);
+                } else {
+                    max_pool_plane(xp, w, k, s, oh, ow, o, a);
                 }
             });
     }
@@ -75,6 +59,80 @@ pub fn max_pool2d_forward(x: &Tensor, k: usize, s: usize) -> (Tensor, Vec<u32>) 
     shape[2] = oh;
     shape[3] = ow;
     (Tensor::from_vec(out, &shape), arg)
+}
+
+/// One plane (`w` wide) of [`max_pool2d_forward`], any window and stride.
+#[allow(clippy::too_many_arguments)]
+fn max_pool_plane(
+    xp: &[f32],
+    w: usize,
+    k: usize,
+    s: usize,
+    oh: usize,
+    ow: usize,
+    o: &mut [f32],
+    a: &mut [u32],
+) {
+    for i in 0..oh {
+        for j in 0..ow {
+            let mut best = f32::NEG_INFINITY;
+            let mut bi = (i * s) * w + j * s;
+            let mut first = true;
+            for u in 0..k {
+                for v in 0..k {
+                    let idx = (i * s + u) * w + j * s + v;
+                    let val = xp[idx];
+                    // Strict `>`: ties keep the first index.
+                    if first || val > best || (val.is_nan() && !best.is_nan()) {
+                        best = val;
+                        bi = idx;
+                        first = false;
+                    }
+                }
+            }
+            o[i * ow + j] = best;
+            a[i * ow + j] = bi as u32;
+        }
+    }
+}
+
+/// Whether `v` replaces `best` as a window's maximum: strictly greater (ties
+/// keep the first), or a NaN where there was none yet.
+#[inline(always)]
+fn beats(v: f32, best: f32) -> bool {
+    v > best || (v.is_nan() && !best.is_nan())
+}
+
+/// The 2×2, stride-2 case of [`max_pool2d_forward`] on one plane (`w` wide):
+/// same visiting order and tie rule as the general loop, without its index
+/// arithmetic and bounds checks (the paper's and the tutorial's pools).
+fn max_pool_2x2(xp: &[f32], w: usize, oh: usize, ow: usize, o: &mut [f32], a: &mut [u32]) {
+    for i in 0..oh {
+        let r0 = &xp[2 * i * w..][..2 * ow];
+        let r1 = &xp[(2 * i + 1) * w..][..2 * ow];
+        let (orow, arow) = (&mut o[i * ow..][..ow], &mut a[i * ow..][..ow]);
+        let base = (2 * i * w) as u32;
+        for (j, ((od, ad), (t, b))) in orow
+            .iter_mut()
+            .zip(arow.iter_mut())
+            .zip(r0.chunks_exact(2).zip(r1.chunks_exact(2)))
+            .enumerate()
+        {
+            let c0 = base + 2 * j as u32;
+            let (mut best, mut bi) = (t[0], c0);
+            if beats(t[1], best) {
+                (best, bi) = (t[1], c0 + 1);
+            }
+            if beats(b[0], best) {
+                (best, bi) = (b[0], c0 + w as u32);
+            }
+            if beats(b[1], best) {
+                (best, bi) = (b[1], c0 + w as u32 + 1);
+            }
+            *od = best;
+            *ad = bi;
+        }
+    }
 }
 
 /// Max pooling backward: scatters `g` to the recorded arg-maxes.
@@ -257,5 +315,38 @@ impl Module for AvgPool2d {
     }
     fn output_shape(&self, input: &[usize]) -> Vec<usize> {
         pooled_shape("AvgPool2d", input, self.kernel, self.stride)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_2x2_matches_the_general_loop_with_ties_and_nans() {
+        // 3 planes of 9×7 (odd sides: the last row and column are dropped),
+        // values from a small set so windows tie, and a few NaNs.
+        let (h, w) = (9usize, 7usize);
+        let (oh, ow) = ((h - 2) / 2 + 1, (w - 2) / 2 + 1);
+        for seed in 0..3u32 {
+            let xp: Vec<f32> = (0..(h * w) as u32)
+                .map(|i| {
+                    let r = (i.wrapping_mul(2654435761) ^ seed.wrapping_mul(40503)) >> 7;
+                    if r % 17 == 0 {
+                        f32::NAN
+                    } else {
+                        (r % 4) as f32 - 1.5
+                    }
+                })
+                .collect();
+            let (mut o1, mut a1) = (vec![0.0; oh * ow], vec![0u32; oh * ow]);
+            let (mut o2, mut a2) = (vec![0.0; oh * ow], vec![0u32; oh * ow]);
+            max_pool_2x2(&xp, w, oh, ow, &mut o1, &mut a1);
+            max_pool_plane(&xp, w, 2, 2, oh, ow, &mut o2, &mut a2);
+            assert_eq!(a1, a2);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&o1), bits(&o2));
+            assert!(o1.iter().any(|x| x.is_nan()), "the data should hold NaNs");
+        }
     }
 }
