@@ -156,10 +156,8 @@ fn im2col(g: &ConvGeom, xs: &[f32], s: usize, col: &mut [f32]) {
                             let j0 = (-off).clamp(0, g.ow as isize) as usize;
                             let j1 =
                                 (g.w as isize - off).clamp(j0 as isize, g.ow as isize) as usize;
-                            drow[..j0].fill(0.0);
                             let start = (j0 as isize + off) as usize;
-                            drow[j0..j1].copy_from_slice(&src[start..start + (j1 - j0)]);
-                            drow[j1..].fill(0.0);
+                            copy_run(drow, j0, j1, &src[start..start + (j1 - j0)]);
                             continue;
                         }
                         for (j, d) in drow.iter_mut().enumerate() {
@@ -174,6 +172,24 @@ fn im2col(g: &ConvGeom, xs: &[f32], s: usize, col: &mut [f32]) {
                 }
             }
         }
+    }
+}
+
+/// `drow[j0..j1] = src`, zeros elsewhere. Plain loops rather than
+/// `copy_from_slice`/`fill`: runs are a few values long (4 for the paper's
+/// second classifier conv), where a `memmove` call costs more than the copy.
+#[inline(always)]
+fn copy_run(drow: &mut [f32], j0: usize, j1: usize, src: &[f32]) {
+    let (head, rest) = drow.split_at_mut(j0);
+    let (mid, tail) = rest.split_at_mut(j1 - j0);
+    for d in head {
+        *d = 0.0;
+    }
+    for (d, &v) in mid.iter_mut().zip(src) {
+        *d = v;
+    }
+    for d in tail {
+        *d = 0.0;
     }
 }
 
@@ -194,7 +210,22 @@ fn col2im(g: &ConvGeom, col: &[f32], s: usize, dx: &mut [f32]) {
                             continue;
                         }
                         let drow = &mut plane[iy as usize * g.w..][..g.w];
-                        for (j, &val) in srcs[i * g.ow..(i + 1) * g.ow].iter().enumerate() {
+                        let srow = &srcs[i * g.ow..(i + 1) * g.ow];
+                        if g.stride == 1 {
+                            // Contiguous: ix = j + v − pad; add the in-range run.
+                            let off = v as isize - g.pad as isize;
+                            let j0 = (-off).clamp(0, g.ow as isize) as usize;
+                            let j1 =
+                                (g.w as isize - off).clamp(j0 as isize, g.ow as isize) as usize;
+                            let start = (j0 as isize + off) as usize;
+                            for (d, &val) in
+                                drow[start..start + (j1 - j0)].iter_mut().zip(&srow[j0..j1])
+                            {
+                                *d += val;
+                            }
+                            continue;
+                        }
+                        for (j, &val) in srow.iter().enumerate() {
                             let ix = (j * g.stride + v) as isize - g.pad as isize;
                             if ix >= 0 && ix < g.w as isize {
                                 drow[ix as usize] += val;
