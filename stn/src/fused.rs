@@ -80,7 +80,7 @@ impl Warp {
 
     /// The source point (x_s, y_s) of the output point (x, y), in f64, and the
     /// projective denominator D (1 for affine).
-    #[inline]
+    #[inline(always)]
     fn source(self, t: &[f64], x: f64, y: f64) -> (f64, f64, f64) {
         match self {
             // The same expression as `affine_grid`, so the rounded values agree.
@@ -182,36 +182,92 @@ struct Sources {
 
 impl Sources {
     /// Writes the source points of output pixels q, q + 1, … (row-major) of
-    /// item `b` into `sx`, `sy`, computed in f64 and rounded once.
-    #[inline]
+    /// item `b` into `sx`, `sy`, computed in f64 and rounded once. Inlined
+    /// into the sampler's kernels, so it runs in their (AVX2) build; rows are
+    /// walked as runs so the inner loop has no branch.
+    #[inline(always)]
     fn points(&self, b: usize, q: usize, sx: &mut [f32], sy: &mut [f32]) {
         let t = &self.th[b * self.p..][..self.p];
         let wo = self.xs.len();
-        let (mut i, mut j) = (q / wo, q % wo);
-        for (x, y) in sx.iter_mut().zip(sy.iter_mut()) {
-            let (a, c, _) = self.warp.source(t, self.xs[j], self.ys[i]);
-            (*x, *y) = (a as f32, c as f32);
-            j += 1;
-            if j == wo {
-                (i, j) = (i + 1, 0);
+        let (mut q, mut k) = (q, 0);
+        while k < sx.len() {
+            let (i, j0) = (q / wo, q % wo);
+            let m = (wo - j0).min(sx.len() - k);
+            let (xs, y) = (&self.xs[j0..j0 + m], self.ys[i]);
+            let (ox, oy) = (&mut sx[k..k + m], &mut sy[k..k + m]);
+            match self.warp {
+                // The same expression as `affine_grid`, so the rounded values agree.
+                Warp::Affine => {
+                    for ((&x, ox), oy) in xs.iter().zip(ox).zip(oy) {
+                        *ox = (x * t[0] + y * t[1] + t[2]) as f32;
+                        *oy = (x * t[3] + y * t[4] + t[5]) as f32;
+                    }
+                }
+                Warp::Projective => {
+                    for ((&x, ox), oy) in xs.iter().zip(ox).zip(oy) {
+                        let (a, c, _) = self.warp.source(t, x, y);
+                        (*ox, *oy) = (a as f32, c as f32);
+                    }
+                }
             }
+            (q, k) = (q + m, k + m);
         }
     }
 
     /// Adds ∂L/∂θ of item `b` for output pixels q, q + 1, … given their
-    /// ∂L/∂(x_s, y_s) = (gx, gy), in pixel order.
-    #[inline]
+    /// ∂L/∂(x_s, y_s) = (gx, gy). Affine: per row run, Σ g·x and Σ g in f64
+    /// over 4 fixed lanes (a fixed order, so the bits do not depend on
+    /// threads), then θ's y column as y·Σ g.
+    #[inline(always)]
     fn add_dtheta(&self, b: usize, q: usize, gx: &[f32], gy: &[f32], acc: &mut [f64; 8]) {
         let t = &self.th[b * self.p..][..self.p];
         let wo = self.xs.len();
-        let (mut i, mut j) = (q / wo, q % wo);
-        for (&dx, &dy) in gx.iter().zip(gy) {
-            let (x, y) = (self.xs[j], self.ys[i]);
-            self.warp.add_dtheta(t, x, y, dx as f64, dy as f64, acc);
-            j += 1;
-            if j == wo {
-                (i, j) = (i + 1, 0);
+        let (mut q, mut k) = (q, 0);
+        while k < gx.len() {
+            let (i, j0) = (q / wo, q % wo);
+            let m = (wo - j0).min(gx.len() - k);
+            let (xs, y) = (&self.xs[j0..j0 + m], self.ys[i]);
+            let (gx, gy) = (&gx[k..k + m], &gy[k..k + m]);
+            match self.warp {
+                Warp::Affine => {
+                    // Lanes of Σ gx·x, Σ gx, Σ gy·x, Σ gy.
+                    let mut l = [[0.0f64; 4]; 4];
+                    let mut add = |lane: usize, x: f64, a: f32, c: f32| {
+                        let (a, c) = (a as f64, c as f64);
+                        l[0][lane] += a * x;
+                        l[1][lane] += a;
+                        l[2][lane] += c * x;
+                        l[3][lane] += c;
+                    };
+                    let whole = m - m % 4;
+                    for ((x4, a4), c4) in xs[..whole]
+                        .chunks_exact(4)
+                        .zip(gx[..whole].chunks_exact(4))
+                        .zip(gy[..whole].chunks_exact(4))
+                    {
+                        for lane in 0..4 {
+                            add(lane, x4[lane], a4[lane], c4[lane]);
+                        }
+                    }
+                    for j in whole..m {
+                        add(j - whole, xs[j], gx[j], gy[j]);
+                    }
+                    let s = l.map(|v| (v[0] + v[1]) + (v[2] + v[3]));
+                    acc[0] += s[0];
+                    acc[1] += s[1] * y;
+                    acc[2] += s[1];
+                    acc[3] += s[2];
+                    acc[4] += s[3] * y;
+                    acc[5] += s[3];
+                }
+                Warp::Projective => {
+                    for j in 0..m {
+                        let (a, c) = (gx[j] as f64, gy[j] as f64);
+                        self.warp.add_dtheta(t, xs[j], y, a, c, acc);
+                    }
+                }
             }
+            (q, k) = (q + m, k + m);
         }
     }
 }
