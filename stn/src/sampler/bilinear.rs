@@ -11,9 +11,7 @@
 //! in `bilinear_kernels` then gather, blend and scatter over these arrays for
 //! every channel.
 
-use super::coords::{
-    clamp_index_u32, floor_tame, in_range, pad, tame, unnormalise, unnormalise_scale,
-};
+use super::coords::{int_tame, pad, tame, unnormalise, unnormalise_scale};
 use super::options::{Padding, SampleOptions};
 
 /// Points per block (a multiple of 8, the AVX2 lane count).
@@ -100,11 +98,18 @@ impl Corners {
         let axis = |g: f32, size: usize| {
             let (u, ok, tame_grad) = tame(unnormalise(g, size, align_corners));
             let (p, dp) = pad(u, size);
-            let i0 = floor_tame(p);
-            let frac = p - i0;
-            let m0 = ok * in_range(i0, size);
-            let m1 = ok * in_range(i0 + 1.0, size);
-            let idx = [clamp_index_u32(i0, size), clamp_index_u32(i0 + 1.0, size)];
+            // One instruction in the AVX2 build (a libm call in the portable one).
+            let f0 = p.floor();
+            let frac = p - f0;
+            // The neighbours as integers: exact, since |f0| ≤ 2²² (see
+            // `int_tame`), and cheaper to test and clamp than floats.
+            let i0 = int_tame(f0);
+            let i1 = i0 + 1;
+            let last = size as i32 - 1;
+            let inside = |i: i32| if (i as u32) <= last as u32 { 1.0 } else { 0.0 };
+            let m0 = ok * inside(i0);
+            let m1 = ok * inside(i1);
+            let idx = [i0.max(0).min(last) as u32, i1.max(0).min(last) as u32];
             // Forward (eq. 5): weights 1 − frac and frac; 0 for a missing
             // neighbour. Backward (eq. 7): d weight / d x = −1 left, +1 right.
             let wt = [(1.0 - frac) * m0, frac * m1];

@@ -552,12 +552,7 @@ mod tests {
     ) -> Vec<Vec<u32>> {
         let len = 203; // three full blocks and a tail that is not a multiple of 8
         let (_, pts, _) = case(c, h, w, len);
-        let planes = Planes {
-            data,
-            c,
-            h,
-            w,
-        };
+        let planes = Planes { data, c, h, w };
         let split = |p: usize, xs: &mut [f32], ys: &mut [f32]| {
             for (k, (x, y)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
                 (*x, *y) = (pts[2 * (p + k)], pts[2 * (p + k) + 1]);

@@ -102,20 +102,12 @@ pub(crate) fn pad(u: f32, size: usize, padding: Padding, align_corners: bool) ->
     }
 }
 
-/// ⌊u⌋ for a tame coordinate (|u| ≤ [`WILD`] = 2²²) with plain float
-/// arithmetic, so the loops that call it vectorise (the baseline x86-64
-/// target has no floor instruction and `as i32` needs a saturation fix-up):
-/// adding and removing 1.5·2²³ rounds to the nearest integer, then one is
-/// taken off where that rounded up.
+/// The integer-valued `f` (|f| ≤ 2²², e.g. the floor of a tame
+/// coordinate) as an i32, with float arithmetic that vectorises: f + 1.5·2²³
+/// lies in [2²³, 2²⁴], where the float's bits are 0x4B40_0000 + f exactly.
 #[inline]
-pub(crate) fn floor_tame(u: f32) -> f32 {
-    const ROUND: f32 = 12_582_912.0;
-    let r = (u + ROUND) - ROUND;
-    if r > u {
-        r - 1.0
-    } else {
-        r
-    }
+pub(crate) fn int_tame(f: f32) -> i32 {
+    (f + 12_582_912.0).to_bits() as i32 - 0x4B40_0000
 }
 
 /// 1.0 if the integer-valued `i` indexes a pixel of an axis of `size`, else 0.0.
@@ -151,28 +143,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn floor_tame_is_floor() {
-        let many = (-2000..2000).map(|i| i as f32 * 0.37);
-        for u in [
+    fn int_tame_is_exact() {
+        for f in [
             -WILD,
-            -WILD + 0.5,
-            -3.5,
+            -WILD + 1.0,
             -3.0,
-            -0.25,
+            -1.0,
             -0.0,
             0.0,
-            0.25,
-            0.5,
-            1.5,
-            2.5,
-            2.0,
-            2.999,
-        ]
-        .into_iter()
-        .chain([1e6 + 0.5, WILD - 0.5, WILD])
-        .chain(many)
-        {
-            assert_eq!(floor_tame(u), u.floor(), "{u}");
+            1.0,
+            27.0,
+            1e6,
+            WILD - 1.0,
+            WILD,
+        ] {
+            assert_eq!(int_tame(f), f as i32, "{f}");
         }
     }
 
