@@ -3,11 +3,12 @@
 //! without materialising the N×H'×W'×2 grid; forward and backward (∂L/∂θ, and
 //! ∂L/∂U only when U is tracked) as one tape op.
 //!
-//! For each output row, the source points are computed from θ in f64 and
-//! rounded once into the sampler's row buffers; from there the sampler's own
-//! row kernels run (`sampler::separable`: the taps of every mode and padding,
-//! eq. 3 forward, eq. 6 and 7 backward), so there is one sampling
-//! implementation. The backward chains eq. (7) through the grid generator:
+//! The source points are computed from θ in f64 and rounded once into the
+//! sampler's buffers; from there the sampler's own kernels run (bilinear: the
+//! block kernels of `sampler::bilinear_kernels`; nearest and bicubic: the row
+//! taps of `sampler::separable`; eq. 3 forward, eq. 6 and 7 backward), so
+//! there is one sampling implementation. The backward chains eq. (7) through
+//! the grid generator:
 //!
 //! * affine: ∂x_s/∂θ1k = (x_t, y_t, 1)k, ∂y_s/∂θ2k likewise;
 //! * projective, with D = h31 x_t + h32 y_t + 1: ∂x_s/∂(h11, h12, h13) =
@@ -18,7 +19,8 @@
 //! tested in `stn/tests/fused.rs` for every mode, padding and `align_corners`):
 //! affine values and ∂U are bit-identical (the same rounded source points and
 //! kernels), and ∂θ agrees to 1e-6 relative (the same f32 products,
-//! accumulated in f64 in `affine_grid_backward`'s order). Projective values
+//! accumulated in f64: in `affine_grid_backward`'s order for nearest and
+//! bicubic, as fixed-lane row sums for bilinear). Projective values
 //! agree to 1e-5 absolute for images in [0, 1] and ∂U, ∂θ to 2e-5 relative to
 //! their largest entry, because the two-step grid comes from an f32 matmul and
 //! division, the fused source points from f64.
