@@ -15,10 +15,12 @@
 //!
 //! # Parallelism and determinism
 //! The batch is split into chunks of [`CONV_CHUNK`] samples, a number that
-//! does not depend on the thread count. Each chunk's samples are laid side by
-//! side in one wide im2col matrix, so one sgemm handles the chunk. Chunks run
-//! in parallel with rayon; the weight and bias gradients are summed within a
-//! chunk, then the chunk partials are added in chunk order. The results are
+//! does not depend on the thread count. Within a chunk, sub-blocks of a few
+//! samples (a number fixed by the shapes, see `ConvGeom::sub_block`) are laid
+//! side by side in one wide im2col matrix, small enough to stay in cache, so
+//! one sgemm handles a sub-block. Chunks run in parallel with rayon; the
+//! weight and bias gradients are summed over the sub-blocks of a chunk in
+//! order, then the chunk partials are added in chunk order. The results are
 //! therefore bit-identical for any `RAYON_NUM_THREADS`.
 //!
 //! Scratch matrices come from a small pool and are returned after use, so a
@@ -33,6 +35,9 @@ use std::sync::Mutex;
 
 /// Samples per parallel chunk (fixed: results do not depend on threads).
 pub const CONV_CHUNK: usize = 16;
+
+/// Target size of a forward sub-block's im2col matrix (fits in L2).
+pub const COL_BYTES: usize = 256 << 10;
 
 /// Reusable f32 buffers. Taking from a pool (rather than thread-locals) stays
 /// correct when rayon runs another chunk on the same thread mid-task.
@@ -123,6 +128,18 @@ impl ConvGeom {
     /// Output pixels per sample.
     fn pix(&self) -> usize {
         self.oh * self.ow
+    }
+
+    /// Samples per forward sub-block: as many as keep the sub-block's im2col
+    /// matrix within [`COL_BYTES`], but at least enough that the sgemm has
+    /// 4·O columns (sgemm packs all of W at every call: with few output
+    /// pixels per sample, as in a 4×4 output, small blocks cost more in
+    /// packing than they save in cache misses).
+    fn sub_block(&self) -> usize {
+        let per = self.rows() * self.pix() * std::mem::size_of::<f32>();
+        let by_cache = COL_BYTES / per.max(1);
+        let by_pack = (4 * self.o).div_ceil(self.pix().max(1));
+        by_cache.max(by_pack).clamp(1, CONV_CHUNK)
     }
 
     /// Values per input sample.
@@ -267,23 +284,29 @@ pub fn conv2d_forward(
         .for_each(|(ci, ob)| {
             let s = ob.len() / out_len;
             let xs = &xd[ci * CONV_CHUNK * g.in_len()..][..s * g.in_len()];
-            let mut col = take_buf(rows * s * p);
-            let mut tmp = take_buf(g.o * s * p);
-            im2col(&g, xs, s, &mut col);
-            // tmp (O × s·P) = W (O × C·k·k) · col (C·k·k × s·P)
-            gemm(g.o, rows, s * p, wd, false, &col, false, &mut tmp, false);
-            for si in 0..s {
-                for o in 0..g.o {
-                    let bias = bd.map_or(0.0, |b| b[o]);
-                    let src = &tmp[o * s * p + si * p..][..p];
-                    let dst = &mut ob[(si * g.o + o) * p..][..p];
-                    for (d, &v) in dst.iter_mut().zip(src) {
-                        *d = v + bias;
+            // Sub-blocks whose im2col matrix stays in cache between im2col and
+            // sgemm. Output columns are independent, so this changes no bits.
+            let sb = g.sub_block();
+            let mut col = take_buf(rows * sb * p);
+            let mut tmp = take_buf(g.o * sb * p);
+            for (xb, obb) in xs.chunks(sb * g.in_len()).zip(ob.chunks_mut(sb * out_len)) {
+                let s = obb.len() / out_len;
+                let (col, tmp) = (&mut col[..rows * s * p], &mut tmp[..g.o * s * p]);
+                im2col(&g, xb, s, col);
+                // tmp (O × s·P) = W (O × C·k·k) · col (C·k·k × s·P)
+                gemm(g.o, rows, s * p, wd, false, col, false, tmp, false);
+                for si in 0..s {
+                    for o in 0..g.o {
+                        let bias = bd.map_or(0.0, |b| b[o]);
+                        let src = &tmp[o * s * p + si * p..][..p];
+                        let dst = &mut obb[(si * g.o + o) * p..][..p];
+                        for (d, &v) in dst.iter_mut().zip(src) {
+                            *d = v + bias;
+                        }
                     }
                 }
             }
             give_buf(col);
-            give_buf(tmp);
         });
     Tensor::from_vec(out, &[g.n, g.o, g.oh, g.ow])
 }
@@ -302,35 +325,52 @@ fn backward_chunk(
     let s0 = ci * CONV_CHUNK;
     let s = CONV_CHUNK.min(g.n - s0);
     let gs = &gd[s0 * out_len..(s0 + s) * out_len];
-    // G laid out as O × s·P, matching the wide im2col matrix.
-    let mut gmat = take_buf(g.o * s * p);
-    for si in 0..s {
-        for o in 0..g.o {
-            gmat[o * s * p + si * p..][..p].copy_from_slice(&gs[(si * g.o + o) * p..][..p]);
+    let xs = &xd[s0 * g.in_len()..(s0 + s) * g.in_len()];
+    // Sub-blocks of the chunk, as in the forward, so the im2col matrix and
+    // ∂col stay in cache. ∂W and ∂b are summed over the sub-blocks in order.
+    let sb = g.sub_block();
+    let mut dw = if need_w {
+        vec![0.0f32; g.o * rows]
+    } else {
+        Vec::new()
+    };
+    let mut db = vec![0.0f32; g.o];
+    let mut gmat = take_buf(g.o * sb * p);
+    let mut col = take_buf(if need_w { rows * sb * p } else { 0 });
+    let mut dcol = take_buf(if dx.is_some() { rows * sb * p } else { 0 });
+    let mut dx = dx;
+    for b0 in (0..s).step_by(sb) {
+        let bs = sb.min(s - b0);
+        let w_cols = bs * p;
+        // G laid out as O × bs·P, matching the wide im2col matrix.
+        let gm = &mut gmat[..g.o * w_cols];
+        for si in 0..bs {
+            for o in 0..g.o {
+                gm[o * w_cols + si * p..][..p]
+                    .copy_from_slice(&gs[((b0 + si) * g.o + o) * p..][..p]);
+            }
+        }
+        for (o, d) in db.iter_mut().enumerate() {
+            *d += engine::parallel::sum_chunk(&gm[o * w_cols..(o + 1) * w_cols]);
+        }
+        if need_w {
+            let col = &mut col[..rows * w_cols];
+            im2col(g, &xs[b0 * g.in_len()..(b0 + bs) * g.in_len()], bs, col);
+            // ∂W (O × C·k·k) += G (O × bs·P) · colᵀ (bs·P × C·k·k)
+            gemm(g.o, w_cols, rows, gm, false, col, true, &mut dw, b0 > 0);
+        }
+        if let Some(dx) = dx.as_deref_mut() {
+            let dcol = &mut dcol[..rows * w_cols];
+            // ∂col (C·k·k × bs·P) = Wᵀ (C·k·k × O) · G (O × bs·P)
+            gemm(rows, g.o, w_cols, wd, true, gm, false, dcol, false);
+            let dxb = &mut dx[b0 * g.in_len()..(b0 + bs) * g.in_len()];
+            dxb.fill(0.0);
+            col2im(g, dcol, bs, dxb);
         }
     }
-    let db: Vec<f32> = (0..g.o)
-        .map(|o| engine::parallel::sum_chunk(&gmat[o * s * p..(o + 1) * s * p]))
-        .collect();
-    let mut dw = Vec::new();
-    if need_w {
-        let xs = &xd[s0 * g.in_len()..(s0 + s) * g.in_len()];
-        let mut col = take_buf(rows * s * p);
-        im2col(g, xs, s, &mut col);
-        dw = vec![0.0f32; g.o * rows];
-        // ∂W (O × C·k·k) = G (O × s·P) · colᵀ (s·P × C·k·k)
-        gemm(g.o, s * p, rows, &gmat, false, &col, true, &mut dw, false);
-        give_buf(col);
-    }
-    if let Some(dx) = dx {
-        let mut dcol = take_buf(rows * s * p);
-        // ∂col (C·k·k × s·P) = Wᵀ (C·k·k × O) · G (O × s·P)
-        gemm(rows, g.o, s * p, wd, true, &gmat, false, &mut dcol, false);
-        dx.fill(0.0);
-        col2im(g, &dcol, s, dx);
-        give_buf(dcol);
-    }
     give_buf(gmat);
+    give_buf(col);
+    give_buf(dcol);
     (dw, db)
 }
 
@@ -502,5 +542,97 @@ impl Module for Conv2d {
     fn output_shape(&self, input: &[usize]) -> Vec<usize> {
         let g = ConvGeom::new(input, self.weight.value.shape(), self.stride, self.padding);
         vec![g.n, g.o, g.oh, g.ow]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct evaluation of the module-doc formulas (stride 1, no padding).
+    fn naive(x: &Tensor, w: &Tensor, g: &Tensor) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let cg = ConvGeom::new(x.shape(), w.shape(), 1, 0);
+        let (xd, wd, gd) = (x.data(), w.data(), g.data());
+        let mut y = vec![0.0f64; cg.n * cg.o * cg.pix()];
+        let mut dx = vec![0.0f64; xd.len()];
+        let mut dw = vec![0.0f64; wd.len()];
+        for n in 0..cg.n {
+            for o in 0..cg.o {
+                for i in 0..cg.oh {
+                    for j in 0..cg.ow {
+                        let yi = ((n * cg.o + o) * cg.oh + i) * cg.ow + j;
+                        for c in 0..cg.c {
+                            for u in 0..cg.k {
+                                for v in 0..cg.k {
+                                    let xi = ((n * cg.c + c) * cg.h + i + u) * cg.w + j + v;
+                                    let wi = ((o * cg.c + c) * cg.k + u) * cg.k + v;
+                                    y[yi] += f64::from(wd[wi]) * f64::from(xd[xi]);
+                                    dx[xi] += f64::from(wd[wi]) * f64::from(gd[yi]);
+                                    dw[wi] += f64::from(xd[xi]) * f64::from(gd[yi]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let f = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect();
+        (f(y), f(dx), f(dw))
+    }
+
+    fn close(a: &[f32], b: &[f32]) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-3 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn several_sub_blocks_per_chunk_match_the_direct_formulas_on_any_thread_count() {
+        // A 64×64 single-channel input with a 3×3 kernel: one sample's im2col
+        // matrix (9 × 62²) is over COL_BYTES / 2, so a 19-sample batch runs as
+        // a full chunk of 16 one-sample sub-blocks and a partial chunk of 3.
+        let mut rng = engine::rng::seeded(3);
+        let x = Tensor::normal(&[19, 1, 64, 64], 0.0, 1.0, &mut rng);
+        let w = Tensor::normal(&[2, 1, 3, 3], 0.0, 1.0, &mut rng);
+        let g = Tensor::normal(&[19, 2, 62, 62], 0.0, 1.0, &mut rng);
+        assert_eq!(ConvGeom::new(x.shape(), w.shape(), 1, 0).sub_block(), 1);
+        let run = || {
+            let y = conv2d_forward(&x, &w, None, 1, 0);
+            let (dx, dw, db) = conv2d_backward(&x, &w, &g, 1, 0, [true, true, true]);
+            (y, dx.unwrap(), dw.unwrap(), db.unwrap())
+        };
+        let pool = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        let r1 = pool(1).install(run);
+        let (y, dx, dw) = naive(&x, &w, &g);
+        close(r1.0.data(), &y);
+        close(r1.1.data(), &dx);
+        close(r1.2.data(), &dw);
+        let gsum: Vec<f32> = (0..2)
+            .map(|o| {
+                (0..19)
+                    .map(|n| {
+                        g.data()[(n * 2 + o) * 62 * 62..][..62 * 62]
+                            .iter()
+                            .sum::<f32>()
+                    })
+                    .sum()
+            })
+            .collect();
+        close(r1.3.data(), &gsum);
+        let r2 = pool(2).install(run);
+        for (a, b) in [
+            (&r1.0, &r2.0),
+            (&r1.1, &r2.1),
+            (&r1.2, &r2.2),
+            (&r1.3, &r2.3),
+        ] {
+            assert_eq!(a.data(), b.data());
+        }
     }
 }
