@@ -417,14 +417,82 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2")]
     fn gather(u: &[f32], off: &[u32; BLOCK], j: usize, last: __m256i) -> __m256 {
-        let s: &[u32; 8] = off[j..j + 8].try_into().expect("8 lanes");
-        // SAFETY: `s` is 8 readable u32s; the load has no alignment demand.
-        let idx = unsafe { _mm256_loadu_si256(s.as_ptr().cast()) };
-        let idx = _mm256_min_epu32(idx, last);
+        let idx = _mm256_min_epu32(load_u32(off, j), last);
         // SAFETY: every lane of `idx` is at most `last` = u.len() − 1, which
         // the callers check is below 2³¹, so it is also non-negative as the
         // i32 the gather reads it as: all 8 reads u[idx] are inside `u`.
         unsafe { _mm256_i32gather_ps::<4>(u.as_ptr(), idx) }
+    }
+
+    /// Reads both taps of one row, `u[off_l[j..j + 8]]` and `u[off_r[j..j + 8]]`,
+    /// where `off_r` is `off_l` or `off_l + 1` (the right neighbour, or the left
+    /// one again when clamped): each pair comes from one 8-byte gather lane,
+    /// half the gathered elements of two 4-byte gathers. The selects below
+    /// return exactly those two values, so results are unchanged.
+    struct Rows<'a> {
+        u: &'a [f32],
+        /// u.len() − 1 in every lane.
+        last: __m256i,
+        /// u.len() − 2 in every lane: the last offset a pair may start at.
+        last_pair: __m256i,
+    }
+
+    impl<'a> Rows<'a> {
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn new(u: &'a [f32]) -> Rows<'a> {
+            let last = last_index(u);
+            let last_pair = _mm256_set1_epi32(u.len().max(2) as i32 - 2);
+            Rows { u, last, last_pair }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn taps(&self, off_l: &[u32; BLOCK], off_r: &[u32; BLOCK], j: usize) -> (__m256, __m256) {
+            if self.u.len() < 2 {
+                return (
+                    gather(self.u, off_l, j, self.last),
+                    gather(self.u, off_r, j, self.last),
+                );
+            }
+            let (l, r) = (load_u32(off_l, j), load_u32(off_r, j));
+            let l = _mm256_min_epu32(l, self.last);
+            let base = _mm256_min_epu32(l, self.last_pair);
+            let at = |half: __m128i| {
+                // SAFETY: every lane of `base` is at most u.len() − 2 < 2³¹
+                // (non-negative as an i32), so each 8-byte read covers
+                // u[base] and u[base + 1], both inside `u`; gathers have no
+                // alignment demand.
+                let v = unsafe { _mm256_i32gather_pd::<4>(self.u.as_ptr().cast::<f64>(), half) };
+                _mm256_castpd_ps(v)
+            };
+            // Pairs of points 0–3 and 4–7, then split into left / right values.
+            let lo = at(_mm256_castsi256_si128(base));
+            let hi = at(_mm256_extracti128_si256::<1>(base));
+            let first = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(
+                _mm256_shuffle_ps::<0x88>(lo, hi),
+            )));
+            let second = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(
+                _mm256_shuffle_ps::<0xDD>(lo, hi),
+            )));
+            // u[l]: the pair's first value, or its second where l was the
+            // plane's last pixel (the pair then starts one earlier).
+            let shifted = _mm256_castsi256_ps(_mm256_cmpgt_epi32(l, base));
+            let vl = _mm256_blendv_ps(first, second, shifted);
+            // u[r]: the pair's second value where r = l + 1, else r = l.
+            let next = _mm256_cmpeq_epi32(r, _mm256_add_epi32(l, _mm256_set1_epi32(1)));
+            let vr = _mm256_blendv_ps(vl, second, _mm256_castsi256_ps(next));
+            (vl, vr)
+        }
+    }
+
+    /// 8 offsets from `a[j..j + 8]`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load_u32(a: &[u32; BLOCK], j: usize) -> __m256i {
+        let s: &[u32; 8] = a[j..j + 8].try_into().expect("8 lanes");
+        // SAFETY: `s` is 8 readable u32s; the load has no alignment demand.
+        unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
     }
 
     /// `u.len() − 1` in every lane, after checking the gather can index it.
@@ -450,13 +518,14 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     pub(super) fn blend(u: &[f32], c: &Corners, out: &mut [f32]) {
         assert_eq!(out.len(), c.len);
-        let last = last_index(u);
+        let rows = Rows::new(u);
         let mut j = 0;
         while j + 8 <= out.len() {
-            let v = |k: usize| gather(u, &c.off[k], j, last);
+            let (v00, v01) = rows.taps(&c.off[0], &c.off[1], j);
+            let (v10, v11) = rows.taps(&c.off[2], &c.off[3], j);
             let (wx0, wx1) = (load(&c.wx[0], j), load(&c.wx[1], j));
-            let r0 = add_products(v(0), wx0, v(1), wx1);
-            let r1 = add_products(v(2), wx0, v(3), wx1);
+            let r0 = add_products(v00, wx0, v01, wx1);
+            let r1 = add_products(v10, wx0, v11, wx1);
             let res = add_products(r0, load(&c.wy[0], j), r1, load(&c.wy[1], j));
             store(out, j, res);
             j += 8;
@@ -474,11 +543,11 @@ mod avx2 {
         gy: &mut [f32; BLOCK],
     ) {
         assert_eq!(g.len(), c.len);
-        let last = last_index(u);
+        let rows = Rows::new(u);
         let mut j = 0;
         while j + 8 <= g.len() {
-            let (v00, v01) = (gather(u, &c.off[0], j, last), gather(u, &c.off[1], j, last));
-            let (v10, v11) = (gather(u, &c.off[2], j, last), gather(u, &c.off[3], j, last));
+            let (v00, v01) = rows.taps(&c.off[0], &c.off[1], j);
+            let (v10, v11) = rows.taps(&c.off[2], &c.off[3], j);
             let (wx0, wx1) = (load(&c.wx[0], j), load(&c.wx[1], j));
             let (dx0, dx1) = (load(&c.dwx[0], j), load(&c.dwx[1], j));
             let r0 = add_products(v00, wx0, v01, wx1);
@@ -526,6 +595,9 @@ mod tests {
         for (k, v) in wild.into_iter().enumerate() {
             pts[7 * k + 3] = v;
         }
+        // Points whose neighbours include the plane's last pixel (the AVX2
+        // build reads pairs of pixels, which must not run past it).
+        pts[100..108].copy_from_slice(&[1.0, 1.0, 0.999, 1.0, 1.0, 0.9999, 2.0, 2.0]);
         let gout: Vec<f32> = (0..c * len).map(|i| (i as f32 * 0.377).cos()).collect();
         (data, pts, gout)
     }
