@@ -54,3 +54,66 @@ pub fn sum_chunk(x: &[f32]) -> f32 {
     }
     s
 }
+
+/// `n` default values (zeros), written in parallel when large: `vec![0; n]`
+/// is one serial `memset` on memory the allocator reuses, a serial section
+/// of every layer's output at two threads.
+pub fn zeros<T: Copy + Default + Send + Sync>(n: usize) -> Vec<T> {
+    if n < PAR_THRESHOLD {
+        return vec![T::default(); n];
+    }
+    let mut v = Vec::with_capacity(n);
+    v.par_extend(rayon::iter::repeat_n(T::default(), n));
+    v
+}
+
+/// `f` of every element of `x`, computed in parallel when large, written
+/// straight into the new vector (no zero-fill first).
+pub fn map<F>(x: &[f32], f: F) -> Vec<f32>
+where
+    F: Fn(f32) -> f32 + Sync + Send,
+{
+    if x.len() < PAR_THRESHOLD {
+        return x.iter().map(|&v| f(v)).collect();
+    }
+    let mut out = Vec::with_capacity(x.len());
+    x.par_iter().map(|&v| f(v)).collect_into_vec(&mut out);
+    out
+}
+
+/// `f(x[i], y[i])` for equal-length slices, like [`map`].
+pub fn zip_map<F>(x: &[f32], y: &[f32], f: F) -> Vec<f32>
+where
+    F: Fn(f32, f32) -> f32 + Sync + Send,
+{
+    assert_eq!(x.len(), y.len(), "zip_map: lengths differ");
+    if x.len() < PAR_THRESHOLD {
+        return x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect();
+    }
+    let mut out = Vec::with_capacity(x.len());
+    x.par_iter()
+        .zip(y)
+        .map(|(&p, &q)| f(p, q))
+        .collect_into_vec(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeros_map_and_zip_map_small_and_large() {
+        for n in [5, PAR_THRESHOLD + 3] {
+            let z: Vec<f32> = zeros(n);
+            assert!(z.len() == n && z.iter().all(|&v| v == 0.0));
+            let u: Vec<u32> = zeros(n);
+            assert!(u.iter().all(|&v| v == 0));
+            let x: Vec<f32> = (0..n).map(|i| i as f32 - 7.0).collect();
+            let m = map(&x, |v| v.max(0.0));
+            assert!(m.iter().zip(&x).all(|(&a, &b)| a == b.max(0.0)));
+            let s = zip_map(&x, &m, |a, b| a * 2.0 + b);
+            assert!(s.iter().enumerate().all(|(i, &v)| v == x[i] * 2.0 + m[i]));
+        }
+    }
+}

@@ -273,7 +273,7 @@ pub fn conv2d_forward(
         );
     }
     let (p, rows, out_len) = (g.pix(), g.rows(), g.o * g.pix());
-    let mut out = vec![0.0f32; g.n * out_len];
+    let mut out = engine::parallel::zeros(g.n * out_len);
     if out.is_empty() {
         return Tensor::from_vec(out, &[g.n, g.o, g.oh, g.ow]);
     }
@@ -311,7 +311,8 @@ pub fn conv2d_forward(
     Tensor::from_vec(out, &[g.n, g.o, g.oh, g.ow])
 }
 
-/// Gradients of one chunk: `(∂W partial, ∂b partial)`; writes `dx` if given.
+/// Gradients of one chunk: `(∂W partial, ∂b partial)`; adds ∂x into `dx`
+/// (zeros from the caller) if given.
 fn backward_chunk(
     g: &ConvGeom,
     ci: usize,
@@ -363,8 +364,8 @@ fn backward_chunk(
             let dcol = &mut dcol[..rows * w_cols];
             // ∂col (C·k·k × bs·P) = Wᵀ (C·k·k × O) · G (O × bs·P)
             gemm(rows, g.o, w_cols, wd, true, gm, false, dcol, false);
+            // Zeros from the caller: col2im adds into them.
             let dxb = &mut dx[b0 * g.in_len()..(b0 + bs) * g.in_len()];
-            dxb.fill(0.0);
             col2im(g, dcol, bs, dxb);
         }
     }
@@ -393,7 +394,7 @@ pub fn conv2d_backward(
     let (xd, wd, gd) = (x.data(), w.data(), gout.data());
     let need_w = needs[1];
     let chunks = g.n.div_ceil(CONV_CHUNK);
-    let mut dx = needs[0].then(|| vec![0.0f32; g.n * g.in_len()]);
+    let mut dx = needs[0].then(|| engine::parallel::zeros(g.n * g.in_len()));
     let partials: Vec<(Vec<f32>, Vec<f32>)> = match dx.as_mut() {
         Some(dx) if !dx.is_empty() => dx
             .par_chunks_mut(CONV_CHUNK * g.in_len())

@@ -39,8 +39,8 @@ fn geom(op: &str, x: &[usize], k: usize, s: usize) -> (usize, usize, usize, usiz
 /// its plane) of the arg-max.
 pub fn max_pool2d_forward(x: &Tensor, k: usize, s: usize) -> (Tensor, Vec<u32>) {
     let (planes, h, w, oh, ow) = geom("max_pool2d", x.shape(), k, s);
-    let mut out = vec![0.0f32; planes * oh * ow];
-    let mut arg = vec![0u32; planes * oh * ow];
+    let mut out = engine::parallel::zeros(planes * oh * ow);
+    let mut arg = engine::parallel::zeros(planes * oh * ow);
     let xd = x.data();
     if !out.is_empty() {
         out.par_chunks_mut(oh * ow)
@@ -139,7 +139,7 @@ fn max_pool_2x2(xp: &[f32], w: usize, oh: usize, ow: usize, o: &mut [f32], a: &m
 pub fn max_pool2d_backward(g: &Tensor, arg: &[u32], in_shape: &[usize]) -> Tensor {
     let (h, w) = (in_shape[2], in_shape[3]);
     let (oh, ow) = (g.shape()[2], g.shape()[3]);
-    let mut dx = vec![0.0f32; in_shape.iter().product()];
+    let mut dx = engine::parallel::zeros(in_shape.iter().product());
     let gd = g.data();
     if !dx.is_empty() && oh * ow > 0 {
         dx.par_chunks_mut(h * w).enumerate().for_each(|(pl, d)| {
@@ -193,7 +193,7 @@ pub fn avg_pool2d_forward(x: &Tensor, k: usize, s: usize) -> Tensor {
 pub fn avg_pool2d_backward(g: &Tensor, in_shape: &[usize], k: usize, s: usize) -> Tensor {
     let (h, w) = (in_shape[2], in_shape[3]);
     let (oh, ow) = (g.shape()[2], g.shape()[3]);
-    let mut dx = vec![0.0f32; in_shape.iter().product()];
+    let mut dx = engine::parallel::zeros(in_shape.iter().product());
     let gd = g.data();
     let inv = 1.0 / (k * k) as f32;
     if !dx.is_empty() && oh * ow > 0 {

@@ -55,15 +55,7 @@ where
     F: Fn(f32, f32) -> f32 + Sync + Send,
 {
     if a.shape() == b.shape() {
-        let (x, y) = (a.data(), b.data());
-        let mut out = vec![0.0; x.len()];
-        parallel::for_each_chunk_mut(&mut out, |off, c| {
-            let (xs, ys) = (&x[off..off + c.len()], &y[off..off + c.len()]);
-            for ((o, &p), &q) in c.iter_mut().zip(xs).zip(ys) {
-                *o = f(p, q);
-            }
-        });
-        return Tensor::from_vec(out, a.shape());
+        return Tensor::from_vec(parallel::zip_map(a.data(), b.data(), f), a.shape());
     }
     let shape = broadcast_shapes(a.shape(), b.shape()).unwrap_or_else(|| {
         panic!(
@@ -77,7 +69,7 @@ where
     let sb = broadcast_strides(b.shape(), &shape);
     let inner = shape.last().copied().unwrap_or(1).max(1);
     let numel: usize = shape.iter().product();
-    let mut out = vec![0.0; numel];
+    let mut out = parallel::zeros(numel);
     if numel == 0 {
         return Tensor::from_vec(out, &shape);
     }
@@ -132,15 +124,7 @@ where
 impl Tensor {
     /// `f` applied to every element.
     pub fn map<F: Fn(f32) -> f32 + Sync + Send>(&self, f: F) -> Tensor {
-        let x = self.data();
-        let mut out = vec![0.0; x.len()];
-        parallel::for_each_chunk_mut(&mut out, |off, c| {
-            let xs = &x[off..off + c.len()];
-            for (o, &v) in c.iter_mut().zip(xs) {
-                *o = f(v);
-            }
-        });
-        Tensor::from_vec(out, self.shape())
+        Tensor::from_vec(parallel::map(self.data(), f), self.shape())
     }
 
     /// Sums a broadcast tensor back down to `target` (which must broadcast to
