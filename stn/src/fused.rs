@@ -153,10 +153,7 @@ impl Setup {
             is.len() == 4 && is[0] == n && is[2] > 0 && is[3] > 0,
             "fused sampling: input must be N×C×H×W with N = {n} (θ's batch) and H, W > 0, got {is:?}"
         );
-        assert!(
-            is[2] < crate::sampler::MAX_SIDE && is[3] < crate::sampler::MAX_SIDE && is[2] * is[3] < 1 << 31,
-            "fused sampling: input sides must be below 2^23 and planes below 2^31 pixels, got {is:?}"
-        );
+        crate::sampler::check_plane("fused sampling", is);
         let (ho, wo) = (out_hw[0], out_hw[1]);
         Setup {
             p,
@@ -190,30 +187,21 @@ impl Sources {
     #[inline(always)]
     fn points(&self, b: usize, q: usize, sx: &mut [f32], sy: &mut [f32]) {
         let t = &self.th[b * self.p..][..self.p];
-        let wo = self.xs.len();
-        let (mut q, mut k) = (q, 0);
-        while k < sx.len() {
-            let (i, j0) = (q / wo, q % wo);
-            let m = (wo - j0).min(sx.len() - k);
+        row_runs(self.xs.len(), q, sx.len(), |k, i, j0, m| {
             let (xs, y) = (&self.xs[j0..j0 + m], self.ys[i]);
             let (ox, oy) = (&mut sx[k..k + m], &mut sy[k..k + m]);
+            // One loop per warp, the warp a constant inside it.
+            let run = |warp: Warp, ox: &mut [f32], oy: &mut [f32]| {
+                for ((&x, ox), oy) in xs.iter().zip(ox).zip(oy) {
+                    let (a, c, _) = warp.source(t, x, y);
+                    (*ox, *oy) = (a as f32, c as f32);
+                }
+            };
             match self.warp {
-                // The same expression as `affine_grid`, so the rounded values agree.
-                Warp::Affine => {
-                    for ((&x, ox), oy) in xs.iter().zip(ox).zip(oy) {
-                        *ox = (x * t[0] + y * t[1] + t[2]) as f32;
-                        *oy = (x * t[3] + y * t[4] + t[5]) as f32;
-                    }
-                }
-                Warp::Projective => {
-                    for ((&x, ox), oy) in xs.iter().zip(ox).zip(oy) {
-                        let (a, c, _) = self.warp.source(t, x, y);
-                        (*ox, *oy) = (a as f32, c as f32);
-                    }
-                }
+                Warp::Affine => run(Warp::Affine, ox, oy),
+                Warp::Projective => run(Warp::Projective, ox, oy),
             }
-            (q, k) = (q + m, k + m);
-        }
+        });
     }
 
     /// Adds ∂L/∂θ of item `b` for output pixels q, q + 1, … given their
@@ -223,11 +211,7 @@ impl Sources {
     #[inline(always)]
     fn add_dtheta(&self, b: usize, q: usize, gx: &[f32], gy: &[f32], acc: &mut [f64; 8]) {
         let t = &self.th[b * self.p..][..self.p];
-        let wo = self.xs.len();
-        let (mut q, mut k) = (q, 0);
-        while k < gx.len() {
-            let (i, j0) = (q / wo, q % wo);
-            let m = (wo - j0).min(gx.len() - k);
+        row_runs(self.xs.len(), q, gx.len(), |k, i, j0, m| {
             let (xs, y) = (&self.xs[j0..j0 + m], self.ys[i]);
             let (gx, gy) = (&gx[k..k + m], &gy[k..k + m]);
             match self.warp {
@@ -269,8 +253,21 @@ impl Sources {
                     }
                 }
             }
-            (q, k) = (q + m, k + m);
-        }
+        });
+    }
+}
+
+/// Output pixels q .. q + len (row-major, rows of `wo`) as runs inside one
+/// row: `f(k, i, j0, m)` for the run of `m` pixels at offset `k` of the
+/// range, in row `i` from column `j0`.
+#[inline(always)]
+fn row_runs(wo: usize, q: usize, len: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+    let (mut q, mut k) = (q, 0);
+    while k < len {
+        let (i, j0) = (q / wo, q % wo);
+        let m = (wo - j0).min(len - k);
+        f(k, i, j0, m);
+        (q, k) = (q + m, k + m);
     }
 }
 

@@ -201,7 +201,7 @@ fn backward_impl<const AVX2: bool>(
             }
         } else {
             let gout = (job.gout, job.gout_plane, p);
-            let grads = job.need_grid.then_some((&mut gx, &mut gy));
+            let grads = (job.need_grid, &mut gx, &mut gy);
             backward_channels(data, plane, chans, &c, gout, du.as_deref_mut(), grads);
         }
         if job.need_grid {
@@ -218,8 +218,8 @@ fn backward_impl<const AVX2: bool>(
 
 /// The backward of a block for any number of channels, point by point with
 /// each point's offsets and weights loaded once: adds eq. (6) into `du` (if
-/// given) and sets `grads` = (g · ∂V/∂x, g · ∂V/∂y) in pixel units, channels
-/// summed in order. `gout` = (∂output planes, their size, the block's first
+/// given) and, when `need_grid`, sets `gx`, `gy` = g · ∂V/∂x, g · ∂V/∂y in
+/// pixel units, channels summed in order. `gout` = (∂output planes, their size, the block's first
 /// pixel). The scatter visits each plane's points in order (deterministic).
 #[inline(always)]
 fn backward_channels(
@@ -229,45 +229,25 @@ fn backward_channels(
     c: &Corners,
     (gout, gout_plane, p): (&[f32], usize, usize),
     mut du: Option<&mut [f32]>,
-    grads: Option<(&mut [f32; BLOCK], &mut [f32; BLOCK])>,
+    (need_grid, gx, gy): (bool, &mut [f32; BLOCK], &mut [f32; BLOCK]),
 ) {
     let last = plane - 1;
-    let need_grid = grads.is_some();
-    let (mut gxs, mut gys) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
     for j in 0..c.len {
-        let at = |k: usize| (c.off[k][j] as usize).min(last);
-        let (o00, o01, o10, o11) = (at(0), at(1), at(2), at(3));
-        let (wx0, wx1, wy0, wy1) = (c.wx[0][j], c.wx[1][j], c.wy[0][j], c.wy[1][j]);
-        let (dx0, dx1, dy0, dy1) = (c.dwx[0][j], c.dwx[1][j], c.dwy[0][j], c.dwy[1][j]);
+        let pt = Point::at(c, j, last);
         let (mut sx, mut sy) = (0.0f32, 0.0f32);
         for ch in 0..chans {
             let g = gout[ch * gout_plane + p + j];
             if let Some(du) = du.as_deref_mut() {
-                let d = &mut du[ch * plane..][..plane];
-                let g0 = g * wy0;
-                d[o00] += g0 * wx0;
-                d[o01] += g0 * wx1;
-                let g1 = g * wy1;
-                d[o10] += g1 * wx0;
-                d[o11] += g1 * wx1;
+                pt.scatter(&mut du[ch * plane..][..plane], g);
             }
             if need_grid {
-                let u = &data[ch * plane..][..plane];
-                let (v00, v01, v10, v11) = (u[o00], u[o01], u[o10], u[o11]);
-                let r0 = v00 * wx0 + v01 * wx1;
-                let r1 = v10 * wx0 + v11 * wx1;
-                let rd0 = v00 * dx0 + v01 * dx1;
-                let rd1 = v10 * dx0 + v11 * dx1;
-                sx += g * (rd0 * wy0 + rd1 * wy1);
-                sy += g * (r0 * dy0 + r1 * dy1);
+                let (dx, dy) = pt.grad(&data[ch * plane..][..plane]);
+                sx += g * dx;
+                sy += g * dy;
             }
         }
-        gxs[j] = sx;
-        gys[j] = sy;
-    }
-    if let Some((gx, gy)) = grads {
-        gx[..c.len].copy_from_slice(&gxs[..c.len]);
-        gy[..c.len].copy_from_slice(&gys[..c.len]);
+        gx[j] = sx;
+        gy[j] = sy;
     }
 }
 
@@ -297,14 +277,9 @@ fn blend_channels(data: &[f32], plane: usize, c: &Corners, outs: &mut [&mut [f32
         .map(|o| &mut o[start..start + c.len])
         .collect();
     for j in 0..c.len {
-        let at = |k: usize| (c.off[k][j] as usize).min(last);
-        let (o00, o01, o10, o11) = (at(0), at(1), at(2), at(3));
-        let (wx0, wx1, wy0, wy1) = (c.wx[0][j], c.wx[1][j], c.wy[0][j], c.wy[1][j]);
+        let pt = Point::at(c, j, last);
         for (u, out) in planes.iter().zip(outs.iter_mut()) {
-            let u = &u[..plane];
-            let r0 = u[o00] * wx0 + u[o01] * wx1;
-            let r1 = u[o10] * wx0 + u[o11] * wx1;
-            out[j] = r0 * wy0 + r1 * wy1;
+            out[j] = pt.blend(&u[..plane]);
         }
     }
 }
@@ -313,14 +288,9 @@ fn blend_channels(data: &[f32], plane: usize, c: &Corners, outs: &mut [&mut [f32
 #[inline(always)]
 fn blend_from(u: &[f32], c: &Corners, out: &mut [f32], from: usize) {
     assert_eq!(out.len(), c.len);
-    // Offsets are always valid; `min(last)` tells the compiler so, which
-    // removes the bounds checks.
     let last = u.len() - 1;
-    for j in from..out.len() {
-        let v = |k: usize| u[(c.off[k][j] as usize).min(last)];
-        let r0 = v(0) * c.wx[0][j] + v(1) * c.wx[1][j];
-        let r1 = v(2) * c.wx[0][j] + v(3) * c.wx[1][j];
-        out[j] = r0 * c.wy[0][j] + r1 * c.wy[1][j];
+    for (j, o) in out.iter_mut().enumerate().skip(from) {
+        *o = Point::at(c, j, last).blend(u);
     }
 }
 
@@ -331,13 +301,7 @@ fn scatter(du: &mut [f32], c: &Corners, g: &[f32]) {
     assert_eq!(g.len(), c.len);
     let last = du.len() - 1;
     for (j, &gj) in g.iter().enumerate() {
-        let at = |k: usize| (c.off[k][j] as usize).min(last);
-        let g0 = gj * c.wy[0][j];
-        du[at(0)] += g0 * c.wx[0][j];
-        du[at(1)] += g0 * c.wx[1][j];
-        let g1 = gj * c.wy[1][j];
-        du[at(2)] += g1 * c.wx[0][j];
-        du[at(3)] += g1 * c.wx[1][j];
+        Point::at(c, j, last).scatter(du, gj);
     }
 }
 
@@ -373,17 +337,75 @@ fn grid_grad_from(
     assert_eq!(g.len(), c.len);
     let last = u.len() - 1;
     for j in from..g.len() {
-        let v = |k: usize| u[(c.off[k][j] as usize).min(last)];
-        let (v00, v01, v10, v11) = (v(0), v(1), v(2), v(3));
-        // Rows blended along x (r) and differentiated along x (rd).
-        let r0 = v00 * c.wx[0][j] + v01 * c.wx[1][j];
-        let r1 = v10 * c.wx[0][j] + v11 * c.wx[1][j];
-        let rd0 = v00 * c.dwx[0][j] + v01 * c.dwx[1][j];
-        let rd1 = v10 * c.dwx[0][j] + v11 * c.dwx[1][j];
-        let dx = rd0 * c.wy[0][j] + rd1 * c.wy[1][j];
-        let dy = r0 * c.dwy[0][j] + r1 * c.dwy[1][j];
+        let (dx, dy) = Point::at(c, j, last).grad(u);
         gx[j] += g[j] * dx;
         gy[j] += g[j] * dy;
+    }
+}
+
+/// One point of a block, read out of [`Corners`]: the portable kernels'
+/// arithmetic for it, shared by the one-channel and several-channel loops
+/// (the AVX2 build repeats it 8 lanes wide, in the same order).
+#[derive(Clone, Copy)]
+struct Point {
+    /// Plane offsets of the four neighbours, clamped to the plane.
+    o: [usize; 4],
+    wx: [f32; 2],
+    wy: [f32; 2],
+    dwx: [f32; 2],
+    dwy: [f32; 2],
+}
+
+impl Point {
+    /// Point `j` of the block, for a plane whose last offset is `last`
+    /// (offsets are always valid; `min(last)` tells the compiler so, which
+    /// removes the bounds checks).
+    #[inline(always)]
+    fn at(c: &Corners, j: usize, last: usize) -> Point {
+        Point {
+            o: std::array::from_fn(|k| (c.off[k][j] as usize).min(last)),
+            wx: [c.wx[0][j], c.wx[1][j]],
+            wy: [c.wy[0][j], c.wy[1][j]],
+            dwx: [c.dwx[0][j], c.dwx[1][j]],
+            dwy: [c.dwy[0][j], c.dwy[1][j]],
+        }
+    }
+
+    /// Eq. (3) with the weights of eq. (5): rows blended along x, then along y.
+    #[inline(always)]
+    fn blend(&self, u: &[f32]) -> f32 {
+        let [o00, o01, o10, o11] = self.o;
+        let r0 = u[o00] * self.wx[0] + u[o01] * self.wx[1];
+        let r1 = u[o10] * self.wx[0] + u[o11] * self.wx[1];
+        r0 * self.wy[0] + r1 * self.wy[1]
+    }
+
+    /// Eq. (7): (∂V/∂x, ∂V/∂y) in pixel units.
+    #[inline(always)]
+    fn grad(&self, u: &[f32]) -> (f32, f32) {
+        let [o00, o01, o10, o11] = self.o;
+        let (v00, v01, v10, v11) = (u[o00], u[o01], u[o10], u[o11]);
+        // Rows blended along x (r) and differentiated along x (rd).
+        let r0 = v00 * self.wx[0] + v01 * self.wx[1];
+        let r1 = v10 * self.wx[0] + v11 * self.wx[1];
+        let rd0 = v00 * self.dwx[0] + v01 * self.dwx[1];
+        let rd1 = v10 * self.dwx[0] + v11 * self.dwx[1];
+        (
+            rd0 * self.wy[0] + rd1 * self.wy[1],
+            r0 * self.dwy[0] + r1 * self.dwy[1],
+        )
+    }
+
+    /// Eq. (6): adds the point's gradient `g` into its four neighbours.
+    #[inline(always)]
+    fn scatter(&self, du: &mut [f32], g: f32) {
+        let [o00, o01, o10, o11] = self.o;
+        let g0 = g * self.wy[0];
+        du[o00] += g0 * self.wx[0];
+        du[o01] += g0 * self.wx[1];
+        let g1 = g * self.wy[1];
+        du[o10] += g1 * self.wx[0];
+        du[o11] += g1 * self.wx[1];
     }
 }
 

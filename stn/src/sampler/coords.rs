@@ -125,17 +125,10 @@ pub(crate) fn in_range(i: f32, size: usize) -> f32 {
 /// value and `size` in 1..2²³ ([`MAX_SIDE`]).
 #[inline]
 pub(crate) fn clamp_index(i: f32, size: usize) -> usize {
-    clamp_index_u32(i, size) as usize
-}
-
-/// [`clamp_index`] as a `u32`, which keeps the loops that call it 8 lanes
-/// wide under AVX2 (a `usize` result halves them).
-#[inline]
-pub(crate) fn clamp_index_u32(i: f32, size: usize) -> u32 {
     let c = i.max(0.0).min(size as f32 - 1.0);
     // An integer 0 ≤ c < 2²³ plus 2²³ has c as its mantissa bits: an exact
     // conversion that vectorises (sizes are checked < 2²³ by the sampler).
-    (c + 8_388_608.0).to_bits() - 0x4B00_0000
+    ((c + 8_388_608.0).to_bits() - 0x4B00_0000) as usize
 }
 
 #[cfg(test)]

@@ -112,6 +112,27 @@ pub fn grid_sample_backward_masked(
     (gi, gg)
 }
 
+/// Checks the spatial size of an N×C×H×W input (`is`) the kernels can
+/// sample: H, W > 0, each below 2²³ (exact index arithmetic in f32), and
+/// H·W below 2³¹ (u32 plane offsets, read as i32 by the AVX2 gathers).
+///
+/// # Panics
+/// If it is not, naming `name` and the shape.
+pub(crate) fn check_plane(name: &str, is: &[usize]) {
+    assert!(
+        is[2] > 0 && is[3] > 0,
+        "{name}: input has an empty spatial size: {is:?}"
+    );
+    assert!(
+        is[2] < coords::MAX_SIDE && is[3] < coords::MAX_SIDE,
+        "{name}: input sides must be below 2^23, got {is:?}"
+    );
+    assert!(
+        is[2] * is[3] < 1 << 31,
+        "{name}: input planes must have fewer than 2^31 pixels, got {is:?}"
+    );
+}
+
 /// Splits interleaved (x, y) grid values into `xs` and `ys` (as many as `xs`).
 #[inline(always)]
 fn split_xy(pts: &[f32], xs: &mut [f32], ys: &mut [f32]) {
@@ -138,18 +159,7 @@ impl Shapes {
             is.len() == 4 && gs.len() == 4 && gs[3] == 2 && is[0] == gs[0],
             "{name}: input must be N×C×H×W and grid N×H'×W'×2, got input {is:?} and grid {gs:?}"
         );
-        assert!(
-            is[2] > 0 && is[3] > 0,
-            "{name}: input has an empty spatial size: {is:?}"
-        );
-        assert!(
-            is[2] < coords::MAX_SIDE && is[3] < coords::MAX_SIDE,
-            "{name}: input sides must be below 2^23, got {is:?}"
-        );
-        assert!(
-            is[2] * is[3] < 1 << 31,
-            "{name}: input planes must have fewer than 2^31 pixels, got {is:?}"
-        );
+        check_plane(name, is);
         let s = Shapes {
             n: is[0],
             c: is[1],

@@ -84,14 +84,7 @@ impl<const K: usize> RowTaps<K> {
         fill: FillAxis<K>,
         opts: SampleOptions,
     ) {
-        for ((xy, gx), gy) in grid_row
-            .chunks_exact(2)
-            .zip(self.gx.iter_mut())
-            .zip(self.gy.iter_mut())
-        {
-            *gx = xy[0];
-            *gy = xy[1];
-        }
+        super::split_xy(grid_row, &mut self.gx, &mut self.gy);
         fill(&mut self.x, &self.gx, w, opts.padding, opts.align_corners);
         fill(&mut self.y, &self.gy, h, opts.padding, opts.align_corners);
     }
