@@ -82,8 +82,7 @@ fn max_pool_plane(
                 for v in 0..k {
                     let idx = (i * s + u) * w + j * s + v;
                     let val = xp[idx];
-                    // Strict `>`: ties keep the first index.
-                    if first || val > best || (val.is_nan() && !best.is_nan()) {
+                    if first || beats(val, best) {
                         best = val;
                         bi = idx;
                         first = false;
