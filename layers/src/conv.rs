@@ -130,6 +130,16 @@ impl ConvGeom {
         self.oh * self.ow
     }
 
+    /// For stride 1, kernel column `v`: output columns `j0..j1` read input
+    /// columns `start..start + (j1 − j0)` (ix = j + v − pad); the others fall
+    /// in the padding.
+    fn stride1_run(&self, v: usize) -> (usize, usize, usize) {
+        let off = v as isize - self.pad as isize;
+        let j0 = (-off).clamp(0, self.ow as isize) as usize;
+        let j1 = (self.w as isize - off).clamp(j0 as isize, self.ow as isize) as usize;
+        (j0, j1, (j0 as isize + off) as usize)
+    }
+
     /// Samples per forward sub-block: as many as keep the sub-block's im2col
     /// matrix within [`COL_BYTES`], but at least enough that the sgemm has
     /// 4·O columns (sgemm packs all of W at every call: with few output
@@ -169,12 +179,10 @@ fn im2col(g: &ConvGeom, xs: &[f32], s: usize, col: &mut [f32]) {
                         let src = &plane[iy as usize * g.w..][..g.w];
                         if g.stride == 1 {
                             // Contiguous: ix = j + v − pad; copy the in-range run, zero the rest.
-                            let off = v as isize - g.pad as isize;
-                            let j0 = (-off).clamp(0, g.ow as isize) as usize;
-                            let j1 =
-                                (g.w as isize - off).clamp(j0 as isize, g.ow as isize) as usize;
-                            let start = (j0 as isize + off) as usize;
-                            copy_run(drow, j0, j1, &src[start..start + (j1 - j0)]);
+                            let (j0, j1, start) = g.stride1_run(v);
+                            drow[..j0].fill(0.0);
+                            drow[j0..j1].copy_from_slice(&src[start..start + (j1 - j0)]);
+                            drow[j1..].fill(0.0);
                             continue;
                         }
                         for (j, d) in drow.iter_mut().enumerate() {
@@ -189,24 +197,6 @@ fn im2col(g: &ConvGeom, xs: &[f32], s: usize, col: &mut [f32]) {
                 }
             }
         }
-    }
-}
-
-/// `drow[j0..j1] = src`, zeros elsewhere. Plain loops rather than
-/// `copy_from_slice`/`fill`: runs are a few values long (4 for the paper's
-/// second classifier conv), where a `memmove` call costs more than the copy.
-#[inline(always)]
-fn copy_run(drow: &mut [f32], j0: usize, j1: usize, src: &[f32]) {
-    let (head, rest) = drow.split_at_mut(j0);
-    let (mid, tail) = rest.split_at_mut(j1 - j0);
-    for d in head {
-        *d = 0.0;
-    }
-    for (d, &v) in mid.iter_mut().zip(src) {
-        *d = v;
-    }
-    for d in tail {
-        *d = 0.0;
     }
 }
 
@@ -230,11 +220,7 @@ fn col2im(g: &ConvGeom, col: &[f32], s: usize, dx: &mut [f32]) {
                         let srow = &srcs[i * g.ow..(i + 1) * g.ow];
                         if g.stride == 1 {
                             // Contiguous: ix = j + v − pad; add the in-range run.
-                            let off = v as isize - g.pad as isize;
-                            let j0 = (-off).clamp(0, g.ow as isize) as usize;
-                            let j1 =
-                                (g.w as isize - off).clamp(j0 as isize, g.ow as isize) as usize;
-                            let start = (j0 as isize + off) as usize;
+                            let (j0, j1, start) = g.stride1_run(v);
                             for (d, &val) in
                                 drow[start..start + (j1 - j0)].iter_mut().zip(&srow[j0..j1])
                             {
