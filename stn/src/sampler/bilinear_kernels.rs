@@ -13,24 +13,59 @@ use super::bilinear::{Corners, BLOCK};
 use super::options::SampleOptions;
 
 /// Which build of the kernels runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Isa {
     /// Plain Rust (SSE2 on x86-64).
     Portable,
     /// AVX2: 8-lane corners and hardware gathers.
     Avx2,
+    /// AVX-512 (F, VL, BW, DQ): 16-lane corners and gathers, several
+    /// channels gathered together, 32 vector registers.
+    Avx512,
 }
 
 impl Isa {
-    /// The best build this CPU runs.
+    /// The build that runs: the best this CPU supports, capped by the
+    /// `WARPGRAD_SIMD` environment variable (`portable`, `avx2` or `avx512`)
+    /// when set, for benchmarks and bug reports. Every build gives the same
+    /// bits. Read once per process.
     pub fn detect() -> Isa {
+        static CHOSEN: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let best = Isa::available().pop().unwrap_or(Isa::Portable);
+            let cap = match std::env::var("WARPGRAD_SIMD").as_deref() {
+                Ok("portable") => Isa::Portable,
+                Ok("avx2") => Isa::Avx2,
+                _ => Isa::Avx512,
+            };
+            best.min(cap)
+        })
+    }
+
+    /// Every build this CPU runs, from the portable one up.
+    pub fn available() -> Vec<Isa> {
+        let mut all = vec![Isa::Portable];
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return Isa::Avx2;
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") {
+                all.push(Isa::Avx2);
+                if has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
+                    all.push(Isa::Avx512);
+                }
+            }
         }
-        Isa::Portable
+        all
     }
 }
+
+/// Build levels for the kernels' const parameter (a const enum is not
+/// stable Rust): what the instance may use once its caller checked the CPU.
+const PORTABLE: u8 = 0;
+/// AVX2 instances.
+const AVX2: u8 = 1;
+/// AVX-512 instances.
+const AVX512: u8 = 2;
 
 /// The input of one batch item: `c` planes of `h`×`w` pixels, channel after
 /// channel (`data` may be empty when only ∂U is computed, which never reads it).
@@ -62,7 +97,11 @@ pub(crate) fn forward(
         // SAFETY: `Isa::Avx2` is only returned by `Isa::detect` after it found
         // AVX2 on this CPU, and `forward_avx2` needs nothing else.
         Isa::Avx2 => unsafe { forward_avx2(input, opts, p0, outs, points) },
-        _ => forward_impl::<false>(input, opts, p0, outs, points),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512` is only returned once AVX-512 F/VL/BW/DQ and
+        // AVX2 were detected, all that `forward_avx512` enables.
+        Isa::Avx512 => unsafe { forward_avx512(input, opts, p0, outs, points) },
+        _ => forward_impl::<PORTABLE>(input, opts, p0, outs, points),
     }
 }
 
@@ -75,11 +114,23 @@ fn forward_avx2(
     outs: &mut [&mut [f32]],
     points: impl FnMut(usize, &mut [f32], &mut [f32]),
 ) {
-    forward_impl::<true>(input, opts, p0, outs, points)
+    forward_impl::<AVX2>(input, opts, p0, outs, points)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl,avx512bw,avx512dq")]
+fn forward_avx512(
+    input: Planes,
+    opts: SampleOptions,
+    p0: usize,
+    outs: &mut [&mut [f32]],
+    points: impl FnMut(usize, &mut [f32], &mut [f32]),
+) {
+    forward_impl::<AVX512>(input, opts, p0, outs, points)
 }
 
 #[inline(always)]
-fn forward_impl<const AVX2: bool>(
+fn forward_impl<const L: u8>(
     input: Planes,
     opts: SampleOptions,
     p0: usize,
@@ -96,9 +147,9 @@ fn forward_impl<const AVX2: bool>(
         points(p0 + start, &mut xs[..n], &mut ys[..n]);
         c.compute::<false>(&xs[..n], &ys[..n], input.h, input.w, opts);
         if let [out] = outs {
-            blend::<AVX2>(input.data, &c, &mut out[start..start + n]);
+            blend::<L>(input.data, &c, &mut out[start..start + n]);
         } else {
-            blend_channels(input.data, plane, &c, outs, start);
+            blend_channels::<L>(input.data, plane, &c, outs, start);
         }
         start += n;
     }
@@ -135,7 +186,10 @@ pub(crate) fn backward(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `forward`: `Isa::Avx2` means AVX2 was detected.
         Isa::Avx2 => unsafe { backward_avx2(job, du, points, grid_sink) },
-        _ => backward_impl::<false>(job, du, points, grid_sink),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `forward`.
+        Isa::Avx512 => unsafe { backward_avx512(job, du, points, grid_sink) },
+        _ => backward_impl::<PORTABLE>(job, du, points, grid_sink),
     }
 }
 
@@ -158,11 +212,22 @@ fn backward_avx2(
     points: impl FnMut(usize, &mut [f32], &mut [f32]),
     grid_sink: impl FnMut(usize, &[f32], &[f32]),
 ) {
-    backward_impl::<true>(job, du, points, grid_sink)
+    backward_impl::<AVX2>(job, du, points, grid_sink)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl,avx512bw,avx512dq")]
+fn backward_avx512(
+    job: Backward,
+    du: Option<&mut [f32]>,
+    points: impl FnMut(usize, &mut [f32], &mut [f32]),
+    grid_sink: impl FnMut(usize, &[f32], &[f32]),
+) {
+    backward_impl::<AVX512>(job, du, points, grid_sink)
 }
 
 #[inline(always)]
-fn backward_impl<const AVX2: bool>(
+fn backward_impl<const L: u8>(
     job: Backward,
     mut du: Option<&mut [f32]>,
     mut points: impl FnMut(usize, &mut [f32], &mut [f32]),
@@ -196,13 +261,13 @@ fn backward_impl<const AVX2: bool>(
                 }
                 if job.need_grid {
                     let u = &data[ch * plane..][..plane];
-                    grid_grad::<AVX2>(u, &c, g, &mut gx, &mut gy);
+                    grid_grad::<L>(u, &c, g, &mut gx, &mut gy);
                 }
             }
         } else {
             let gout = (job.gout, job.gout_plane, p);
             let grads = (job.need_grid, &mut gx, &mut gy);
-            backward_channels(data, plane, chans, &c, gout, du.as_deref_mut(), grads);
+            backward_channels::<L>(data, plane, chans, &c, gout, du.as_deref_mut(), grads);
         }
         if job.need_grid {
             // Chain rule through padding and unnormalisation.
@@ -216,13 +281,15 @@ fn backward_impl<const AVX2: bool>(
     }
 }
 
-/// The backward of a block for any number of channels, point by point with
-/// each point's offsets and weights loaded once: adds eq. (6) into `du` (if
-/// given) and, when `need_grid`, sets `gx`, `gy` = g · ∂V/∂x, g · ∂V/∂y in
-/// pixel units, channels summed in order. `gout` = (∂output planes, their size, the block's first
-/// pixel). The scatter visits each plane's points in order (deterministic).
+/// The backward of a block for any number of channels: adds eq. (6) into
+/// `du` (if given) and, when `need_grid`, sets `gx`, `gy` = Σ_ch g · ∂V/∂x,
+/// g · ∂V/∂y in pixel units, channels summed in order. `gout` = (∂output
+/// planes, their size, the block's first pixel). The scatter visits each
+/// plane's points in order (deterministic). Point by point, each point's
+/// offsets and weights loaded once for all channels; the AVX-512 build
+/// computes ∂grid 16 points at a time instead, in a pass of its own.
 #[inline(always)]
-fn backward_channels(
+fn backward_channels<const L: u8>(
     data: &[f32],
     plane: usize,
     chans: usize,
@@ -232,6 +299,32 @@ fn backward_channels(
     (need_grid, gx, gy): (bool, &mut [f32; BLOCK], &mut [f32; BLOCK]),
 ) {
     let last = plane - 1;
+    // ∂grid alone: the AVX-512 build gathers 16 points per channel. (With
+    // ∂U too, one point loop doing both measured faster: the scatter then
+    // finds the point's neighbourhood in cache.)
+    #[cfg(target_arch = "x86_64")]
+    if L == AVX512 && du.is_none() {
+        if need_grid {
+            let planes: Vec<&[f32]> = data.chunks_exact(plane).take(chans).collect();
+            let gouts: Vec<&[f32]> = (0..chans)
+                .map(|ch| &gout[ch * gout_plane + p..][..c.len])
+                .collect();
+            // SAFETY: as in `blend`.
+            let from = unsafe { avx512::grid_grad_channels(&planes, c, &gouts, gx, gy) };
+            for j in from..c.len {
+                let pt = Point::at(c, j, last);
+                let (mut sx, mut sy) = (0.0f32, 0.0f32);
+                for (u, g) in planes.iter().zip(&gouts) {
+                    let (dx, dy) = pt.grad(u);
+                    sx += g[j] * dx;
+                    sy += g[j] * dy;
+                }
+                gx[j] = sx;
+                gy[j] = sy;
+            }
+        }
+        return;
+    }
     for j in 0..c.len {
         let pt = Point::at(c, j, last);
         let (mut sx, mut sy) = (0.0f32, 0.0f32);
@@ -253,30 +346,47 @@ fn backward_channels(
 
 /// Eq. (3) with the weights of eq. (5) for the block's points: `out[j]`.
 #[inline(always)]
-fn blend<const AVX2: bool>(u: &[f32], c: &Corners, out: &mut [f32]) {
+fn blend<const L: u8>(u: &[f32], c: &Corners, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if AVX2 {
-        // SAFETY: `AVX2` is true only in the instances called from the
-        // `*_avx2` functions, which run only once AVX2 was detected.
-        unsafe { avx2::blend(u, c, out) };
-        return;
+    match L {
+        // SAFETY: `L` is `AVX512` only in the instances called from the
+        // `*_avx512` functions, which run only once AVX-512 was detected.
+        AVX512 => unsafe { avx512::blend(u, c, out) },
+        // SAFETY: likewise, `AVX2` only under `*_avx2`.
+        AVX2 => unsafe { avx2::blend(u, c, out, 0) },
+        _ => blend_from(u, c, out, 0),
     }
+    #[cfg(not(target_arch = "x86_64"))]
     blend_from(u, c, out, 0);
 }
 
-/// [`blend`] for several channels: point by point, each point's offsets and
-/// weights loaded once for all channels (a gather per channel would reload
-/// them, and hardware gathers lose to scalar loads when nothing else runs
-/// between them). Writes `outs[ch][start + j]`.
+/// [`blend`] for several channels, writing `outs[ch][start + j]`: each
+/// point's offsets and weights are loaded once for all channels. The AVX-512
+/// build gathers 16 points per channel; the others go point by point (with 8
+/// AVX2 lanes, a gather per channel lost to scalar loads).
 #[inline(always)]
-fn blend_channels(data: &[f32], plane: usize, c: &Corners, outs: &mut [&mut [f32]], start: usize) {
+fn blend_channels<const L: u8>(
+    data: &[f32],
+    plane: usize,
+    c: &Corners,
+    outs: &mut [&mut [f32]],
+    start: usize,
+) {
     let last = plane - 1;
     let planes: Vec<&[f32]> = data.chunks_exact(plane).collect();
     let mut outs: Vec<&mut [f32]> = outs
         .iter_mut()
         .map(|o| &mut o[start..start + c.len])
         .collect();
-    for j in 0..c.len {
+    #[cfg(target_arch = "x86_64")]
+    let from = match L {
+        // SAFETY: as in `blend`.
+        AVX512 => unsafe { avx512::blend_channels(&planes, c, &mut outs) },
+        _ => 0,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let from = 0;
+    for j in from..c.len {
         let pt = Point::at(c, j, last);
         for (u, out) in planes.iter().zip(outs.iter_mut()) {
             out[j] = pt.blend(&u[..plane]);
@@ -308,7 +418,7 @@ fn scatter(du: &mut [f32], c: &Corners, g: &[f32]) {
 /// Eq. (7) for one channel: adds g · ∂V/∂x and g · ∂V/∂y (pixel units) of
 /// each point into `gx`, `gy`.
 #[inline(always)]
-fn grid_grad<const AVX2: bool>(
+fn grid_grad<const L: u8>(
     u: &[f32],
     c: &Corners,
     g: &[f32],
@@ -316,11 +426,14 @@ fn grid_grad<const AVX2: bool>(
     gy: &mut [f32; BLOCK],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if AVX2 {
+    match L {
         // SAFETY: as in `blend`.
-        unsafe { avx2::grid_grad(u, c, g, gx, gy) };
-        return;
+        AVX512 => unsafe { avx512::grid_grad(u, c, g, gx, gy) },
+        // SAFETY: as in `blend`.
+        AVX2 => unsafe { avx2::grid_grad(u, c, g, gx, gy, 0) },
+        _ => grid_grad_from(u, c, g, gx, gy, 0),
     }
+    #[cfg(not(target_arch = "x86_64"))]
     grid_grad_from(u, c, g, gx, gy, 0);
 }
 
@@ -536,12 +649,12 @@ mod avx2 {
         _mm256_add_ps(_mm256_mul_ps(a, b), _mm256_mul_ps(c, d))
     }
 
-    /// [`super::blend_from`], 8 points at a time.
+    /// [`super::blend_from`], 8 points at a time from point `from` on.
     #[target_feature(enable = "avx2")]
-    pub(super) fn blend(u: &[f32], c: &Corners, out: &mut [f32]) {
+    pub(super) fn blend(u: &[f32], c: &Corners, out: &mut [f32], from: usize) {
         assert_eq!(out.len(), c.len);
         let rows = Rows::new(u);
-        let mut j = 0;
+        let mut j = from;
         while j + 8 <= out.len() {
             let (v00, v01) = rows.taps(&c.off[0], &c.off[1], j);
             let (v10, v11) = rows.taps(&c.off[2], &c.off[3], j);
@@ -555,7 +668,7 @@ mod avx2 {
         blend_from(u, c, out, j);
     }
 
-    /// [`super::grid_grad_from`], 8 points at a time.
+    /// [`super::grid_grad_from`], 8 points at a time from point `from` on.
     #[target_feature(enable = "avx2")]
     pub(super) fn grid_grad(
         u: &[f32],
@@ -563,10 +676,11 @@ mod avx2 {
         g: &[f32],
         gx: &mut [f32; BLOCK],
         gy: &mut [f32; BLOCK],
+        from: usize,
     ) {
         assert_eq!(g.len(), c.len);
         let rows = Rows::new(u);
-        let mut j = 0;
+        let mut j = from;
         while j + 8 <= g.len() {
             let (v00, v01) = rows.taps(&c.off[0], &c.off[1], j);
             let (v10, v11) = rows.taps(&c.off[2], &c.off[3], j);
@@ -590,6 +704,287 @@ mod avx2 {
             j += 8;
         }
         grid_grad_from(u, c, g, gx, gy, j);
+    }
+}
+
+/// The AVX-512 builds of the two gathering kernels: the AVX2 loops 16
+/// points at a time (8-byte gathers of tap pairs, as there), with the same
+/// operations in the same order; the last points go to the AVX2 loop.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{avx2, Corners, BLOCK};
+    use std::arch::x86_64::*;
+
+    /// 16 values from `a[j..j + 16]`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load(a: &[f32], j: usize) -> __m512 {
+        let s: &[f32; 16] = a[j..j + 16].try_into().expect("16 lanes");
+        // SAFETY: `s` is 16 readable f32s; the load has no alignment demand.
+        unsafe { _mm512_loadu_ps(s.as_ptr()) }
+    }
+
+    /// Stores 16 values into `a[j..j + 16]`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn store(a: &mut [f32], j: usize, v: __m512) {
+        let s: &mut [f32; 16] = (&mut a[j..j + 16]).try_into().expect("16 lanes");
+        // SAFETY: `s` is 16 writable f32s; the store has no alignment demand.
+        unsafe { _mm512_storeu_ps(s.as_mut_ptr(), v) }
+    }
+
+    /// 16 offsets from `a[j..j + 16]`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load_u32(a: &[u32; BLOCK], j: usize) -> __m512i {
+        let s: &[u32; 16] = a[j..j + 16].try_into().expect("16 lanes");
+        // SAFETY: `s` is 16 readable u32s; the load has no alignment demand.
+        unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
+    }
+
+    /// a·b + c·d, rounded after each operation (no FMA).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn add_products(a: __m512, b: __m512, c: __m512, d: __m512) -> __m512 {
+        _mm512_add_ps(_mm512_mul_ps(a, b), _mm512_mul_ps(c, d))
+    }
+
+    /// Both taps of one row for 16 points, as `avx2::Rows::taps`: each pair
+    /// u[base], u[base + 1] read as one 8-byte gather lane, then split. The
+    /// lane bookkeeping ([`Pairs`]) is the same for every plane of a shape,
+    /// so several channels share it.
+    struct Rows {
+        /// Pixels per plane (at least 2, below 2³¹).
+        len: usize,
+        /// len − 1 in every lane.
+        last: __m512i,
+        /// len − 2 in every lane.
+        last_pair: __m512i,
+    }
+
+    /// Where 16 points' two taps of one row sit: the pair starts, and which
+    /// value of the pair each tap is.
+    struct Pairs {
+        lo: __m256i,
+        hi: __m256i,
+        /// Lanes whose left tap is the pair's second value (the pair starts
+        /// one earlier, as l was the plane's last pixel).
+        shifted: __mmask16,
+        /// Lanes whose right tap is the pair's second value (r = l + 1;
+        /// elsewhere r = l).
+        next: __mmask16,
+    }
+
+    impl Rows {
+        /// `None` for a plane of one pixel (no pair to read).
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn new(len: usize) -> Option<Rows> {
+            assert!(len <= 1 << 31, "plane of {len} pixels");
+            (len >= 2).then(|| Rows {
+                len,
+                last: _mm512_set1_epi32((len - 1) as i32),
+                last_pair: _mm512_set1_epi32((len - 2) as i32),
+            })
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn pairs(&self, off_l: &[u32; BLOCK], off_r: &[u32; BLOCK], j: usize) -> Pairs {
+            let (l, r) = (load_u32(off_l, j), load_u32(off_r, j));
+            let l = _mm512_min_epu32(l, self.last);
+            let base = _mm512_min_epu32(l, self.last_pair);
+            Pairs {
+                lo: _mm512_castsi512_si256(base),
+                hi: _mm512_extracti64x4_epi64::<1>(base),
+                shifted: _mm512_cmpgt_epu32_mask(l, base),
+                next: _mm512_cmpeq_epi32_mask(r, _mm512_add_epi32(l, _mm512_set1_epi32(1))),
+            }
+        }
+
+        /// The left and right taps in plane `u` (of `self.len` pixels).
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn taps(&self, u: &[f32], at: &Pairs) -> (__m512, __m512) {
+            assert_eq!(u.len(), self.len);
+            let gather = |half: __m256i| {
+                // SAFETY: every lane of `half` is at most len − 2 < 2³¹
+                // (non-negative as an i32; `pairs` clamped it), so each
+                // 8-byte read covers u[base] and u[base + 1], both inside
+                // `u`; gathers have no alignment demand.
+                let v = unsafe { _mm512_i32gather_pd::<4>(half, u.as_ptr().cast()) };
+                _mm512_castpd_ps(v)
+            };
+            // Pairs of points 0–7 and 8–15, then split into first / second values.
+            let (lo, hi) = (gather(at.lo), gather(at.hi));
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            let first = _mm512_permutex2var_ps(lo, even, hi);
+            let second = _mm512_permutex2var_ps(lo, odd, hi);
+            let vl = _mm512_mask_blend_ps(at.shifted, first, second);
+            let vr = _mm512_mask_blend_ps(at.next, vl, second);
+            (vl, vr)
+        }
+    }
+
+    /// Eq. (3) for 16 points of one plane: the taps blended along x, then y.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn blend16(rows: &Rows, u: &[f32], top: &Pairs, bottom: &Pairs, w: &[__m512; 4]) -> __m512 {
+        let (v00, v01) = rows.taps(u, top);
+        let (v10, v11) = rows.taps(u, bottom);
+        let r0 = add_products(v00, w[0], v01, w[1]);
+        let r1 = add_products(v10, w[0], v11, w[1]);
+        add_products(r0, w[2], r1, w[3])
+    }
+
+    /// Eq. (7) for 16 points of one plane: (∂V/∂x, ∂V/∂y) in pixel units,
+    /// from the weights and derivatives `w` = [wx0, wx1, wy0, wy1, dwx0,
+    /// dwx1, dwy0, dwy1].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn grad16(
+        rows: &Rows,
+        u: &[f32],
+        top: &Pairs,
+        bottom: &Pairs,
+        w: &[__m512; 8],
+    ) -> (__m512, __m512) {
+        let (v00, v01) = rows.taps(u, top);
+        let (v10, v11) = rows.taps(u, bottom);
+        let r0 = add_products(v00, w[0], v01, w[1]);
+        let r1 = add_products(v10, w[0], v11, w[1]);
+        let rd0 = add_products(v00, w[4], v01, w[5]);
+        let rd1 = add_products(v10, w[4], v11, w[5]);
+        let dx = add_products(rd0, w[2], rd1, w[3]);
+        let dy = add_products(r0, w[6], r1, w[7]);
+        (dx, dy)
+    }
+
+    /// The blend weights of points `j..j + 16`: [wx0, wx1, wy0, wy1].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn weights(c: &Corners, j: usize) -> [__m512; 4] {
+        [
+            load(&c.wx[0], j),
+            load(&c.wx[1], j),
+            load(&c.wy[0], j),
+            load(&c.wy[1], j),
+        ]
+    }
+
+    /// The weights and their derivatives of points `j..j + 16` (see [`grad16`]).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn weights_and_derivatives(c: &Corners, j: usize) -> [__m512; 8] {
+        let [a, b, d, e] = weights(c, j);
+        [
+            a,
+            b,
+            d,
+            e,
+            load(&c.dwx[0], j),
+            load(&c.dwx[1], j),
+            load(&c.dwy[0], j),
+            load(&c.dwy[1], j),
+        ]
+    }
+
+    /// `avx2::blend`, 16 points at a time (the tail goes to it).
+    #[target_feature(enable = "avx512f,avx2")]
+    pub(super) fn blend(u: &[f32], c: &Corners, out: &mut [f32]) {
+        assert_eq!(out.len(), c.len);
+        let mut j = 0;
+        if let Some(rows) = Rows::new(u.len()) {
+            while j + 16 <= out.len() {
+                let top = rows.pairs(&c.off[0], &c.off[1], j);
+                let bottom = rows.pairs(&c.off[2], &c.off[3], j);
+                store(out, j, blend16(&rows, u, &top, &bottom, &weights(c, j)));
+                j += 16;
+            }
+        }
+        avx2::blend(u, c, out, j);
+    }
+
+    /// `avx2::grid_grad`, 16 points at a time (the tail goes to it).
+    #[target_feature(enable = "avx512f,avx2")]
+    pub(super) fn grid_grad(
+        u: &[f32],
+        c: &Corners,
+        g: &[f32],
+        gx: &mut [f32; BLOCK],
+        gy: &mut [f32; BLOCK],
+    ) {
+        assert_eq!(g.len(), c.len);
+        let mut j = 0;
+        if let Some(rows) = Rows::new(u.len()) {
+            while j + 16 <= g.len() {
+                let top = rows.pairs(&c.off[0], &c.off[1], j);
+                let bottom = rows.pairs(&c.off[2], &c.off[3], j);
+                let w = weights_and_derivatives(c, j);
+                let (dx, dy) = grad16(&rows, u, &top, &bottom, &w);
+                let gj = load(g, j);
+                let nx = _mm512_add_ps(load(gx, j), _mm512_mul_ps(gj, dx));
+                let ny = _mm512_add_ps(load(gy, j), _mm512_mul_ps(gj, dy));
+                store(gx, j, nx);
+                store(gy, j, ny);
+                j += 16;
+            }
+        }
+        avx2::grid_grad(u, c, g, gx, gy, j);
+    }
+
+    /// The portable `blend_channels` loop, 16 points at a time: `outs[ch][j]`
+    /// from plane `planes[ch]`. Returns the first point not done.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn blend_channels(planes: &[&[f32]], c: &Corners, outs: &mut [&mut [f32]]) -> usize {
+        let Some(rows) = planes.first().and_then(|u| Rows::new(u.len())) else {
+            return 0;
+        };
+        let mut j = 0;
+        while j + 16 <= c.len {
+            let top = rows.pairs(&c.off[0], &c.off[1], j);
+            let bottom = rows.pairs(&c.off[2], &c.off[3], j);
+            let w = weights(c, j);
+            for (u, out) in planes.iter().zip(outs.iter_mut()) {
+                store(out, j, blend16(&rows, u, &top, &bottom, &w));
+            }
+            j += 16;
+        }
+        j
+    }
+
+    /// The portable ∂grid of `backward_channels`, 16 points at a time:
+    /// sets `gx[j]`, `gy[j]` = Σ_ch gouts[ch][j] · ∂V/∂x, ∂V/∂y, channels
+    /// added in order from 0. Returns the first point not done.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn grid_grad_channels(
+        planes: &[&[f32]],
+        c: &Corners,
+        gouts: &[&[f32]],
+        gx: &mut [f32; BLOCK],
+        gy: &mut [f32; BLOCK],
+    ) -> usize {
+        let Some(rows) = planes.first().and_then(|u| Rows::new(u.len())) else {
+            return 0;
+        };
+        let mut j = 0;
+        while j + 16 <= c.len {
+            let top = rows.pairs(&c.off[0], &c.off[1], j);
+            let bottom = rows.pairs(&c.off[2], &c.off[3], j);
+            let w = weights_and_derivatives(c, j);
+            let (mut sx, mut sy) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            for (u, g) in planes.iter().zip(gouts) {
+                let (dx, dy) = grad16(&rows, u, &top, &bottom, &w);
+                let gj = load(g, j);
+                sx = _mm512_add_ps(sx, _mm512_mul_ps(gj, dx));
+                sy = _mm512_add_ps(sy, _mm512_mul_ps(gj, dy));
+            }
+            store(gx, j, sx);
+            store(gy, j, sy);
+            j += 16;
+        }
+        j
     }
 }
 
@@ -714,20 +1109,66 @@ mod tests {
         }
     }
 
-    /// The run-time-chosen build gives the portable build's bits, forward and
-    /// backward, for every padding and both pixel conventions.
+    /// Every build this CPU runs gives the portable build's bits, forward
+    /// and backward, for every padding and both pixel conventions, with one
+    /// channel and several, and planes of 1 to 784 pixels.
     #[test]
     fn builds_are_bit_identical() {
-        let best = Isa::detect();
-        for padding in [Padding::Zeros, Padding::Border, Padding::Reflection] {
-            for ac in [false, true] {
-                let opts = SampleOptions::new(Mode::Bilinear, padding).align_corners(ac);
-                for (c, h, w) in [(1, 9, 11), (3, 1, 7), (2, 28, 28)] {
-                    let want = run(Isa::Portable, opts, c, h, w);
-                    let got = run(best, opts, c, h, w);
-                    assert!(want == got, "{opts:?} c={c} {h}x{w} ({best:?})");
+        for isa in Isa::available() {
+            for padding in [Padding::Zeros, Padding::Border, Padding::Reflection] {
+                for ac in [false, true] {
+                    let opts = SampleOptions::new(Mode::Bilinear, padding).align_corners(ac);
+                    for (c, h, w) in [(1, 9, 11), (3, 1, 7), (2, 28, 28), (1, 1, 1), (5, 1, 1)] {
+                        let want = run(Isa::Portable, opts, c, h, w);
+                        let got = run(isa, opts, c, h, w);
+                        assert!(want == got, "{opts:?} c={c} {h}x{w} ({isa:?})");
+                    }
                 }
             }
+        }
+    }
+
+    /// With ∂U and without it, the several-channel ∂grid is the same (the
+    /// AVX-512 build computes it in another loop when ∂U is not wanted).
+    #[test]
+    fn grid_gradient_alone_equals_grid_gradient_with_du() {
+        let (c, h, w, len) = (3, 13, 17, 203);
+        let (data, pts, gout) = case(c, h, w, len);
+        let planes = Planes {
+            data: &data,
+            c,
+            h,
+            w,
+        };
+        let split = |p: usize, xs: &mut [f32], ys: &mut [f32]| {
+            for (k, (x, y)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
+                (*x, *y) = (pts[2 * (p + k)], pts[2 * (p + k) + 1]);
+            }
+        };
+        for isa in Isa::available() {
+            let opts = SampleOptions::new(Mode::Bilinear, Padding::Zeros);
+            let grid = |du: Option<&mut [f32]>| {
+                let mut gg = vec![0.0f32; 2 * len];
+                backward(
+                    isa,
+                    planes,
+                    opts,
+                    &gout,
+                    len,
+                    (0, len),
+                    du,
+                    true,
+                    split,
+                    |p, gx, gy| {
+                        for (k, (&x, &y)) in gx.iter().zip(gy).enumerate() {
+                            (gg[2 * (p + k)], gg[2 * (p + k) + 1]) = (x, y);
+                        }
+                    },
+                );
+                bits(&gg)
+            };
+            let mut du = vec![0.0f32; c * h * w];
+            assert_eq!(grid(None), grid(Some(&mut du)), "{isa:?}");
         }
     }
 }
