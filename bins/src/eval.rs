@@ -6,7 +6,6 @@ use crate::EvalArgs;
 
 /// `warpgrad eval`.
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
-    run::set_threads(args.threads);
     let (cfg, model, ck) = run::load_checkpoint_model(&args.checkpoint)?;
     let dataset = args.dataset.clone().unwrap_or(cfg.dataset.clone());
     let variant = run::parse_variant(&dataset)?;

@@ -105,14 +105,21 @@ fn main() -> ExitCode {
     // Training reallocates the same big tensors every step: keep them mapped.
     engine::alloc::keep_freed_memory();
     let cli = Cli::parse();
-    let result = match &cli.command {
+    let threads = match &cli.command {
+        Command::Train(a) => a.threads,
+        Command::Eval(a) => a.threads,
+        _ => None,
+    };
+    // The command runs on a worker of its pool, so each parallel op starts
+    // on the calling thread instead of waking a worker and waiting for it.
+    let result = engine::parallel::in_pool(threads, || match &cli.command {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Viz(a) => viz::run(a),
         Command::Info(a) => info(a),
         Command::Data(c) => data_cmd::run(c),
         Command::Reproduce(c) => reproduce::run(c),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Interrupted(msg)) => {

@@ -112,12 +112,3 @@ pub fn load_checkpoint_model(path: &Path) -> Result<(TrainConfig, Model, Checkpo
     ck.restore_params(&mut model.params_mut())?;
     Ok((cfg, model, ck))
 }
-
-/// Sets the global thread count once (ignored if already set).
-pub fn set_threads(threads: Option<usize>) {
-    if let Some(n) = threads {
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global();
-    }
-}

@@ -156,7 +156,6 @@ fn save(
 /// `warpgrad train`.
 pub fn run(args: &TrainArgs) -> Result<(), CliError> {
     args.validate()?;
-    run::set_threads(args.threads);
     let variant = run::parse_variant(&args.dataset)?;
     let side = run::input_side(variant);
     // Check the model name before loading any data.

@@ -318,13 +318,19 @@ fn main() {
         std::env::set_var("RAYON_NUM_THREADS", t);
     }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
+    // On a pool worker, as the CLI runs: ops start on the calling thread.
+    engine::parallel::in_pool(None, move || run(job, serve, &threads));
+}
+
+/// Runs one job, or serves jobs from stdin.
+fn run(job: Job, serve: bool, threads: &str) {
     let mut cache = HashMap::new();
     let stdout = std::io::stdout();
     if !serve {
         if job.op.is_empty() {
             usage();
         }
-        let line = report(&job, &threads, &mut cache);
+        let line = report(&job, threads, &mut cache);
         let failed = line.starts_with("{\"error\"");
         println!("{line}");
         std::process::exit(i32::from(failed));
@@ -335,7 +341,7 @@ fn main() {
             continue;
         }
         let out = match Job::parse_line(&line) {
-            Ok(j) => report(&j, &threads, &mut cache),
+            Ok(j) => report(&j, threads, &mut cache),
             Err(e) => format!("{{\"error\":{}}}", json_str(&e)),
         };
         let mut o = stdout.lock();
