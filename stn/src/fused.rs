@@ -310,7 +310,7 @@ fn fused_bilinear(
     let (in_plane, out_plane, isa) = (h * w, ho * wo, Isa::detect());
 
     // Forward, eq. (3): one task per batch item, all its channels.
-    let mut out = vec![0.0f32; n * c * out_plane];
+    let mut out = engine::parallel::zeros(n * c * out_plane);
     if out_plane > 0 {
         out.par_chunks_mut(c * out_plane)
             .enumerate()
@@ -327,7 +327,7 @@ fn fused_bilinear(
     Var::custom_op("fused_sample", &[input, theta], out, move |g, needs| {
         let gout = g.data();
         let (need_u, need_theta) = (needs[0], needs[1]);
-        let mut du = need_u.then(|| vec![0.0f32; n * c * in_plane]);
+        let mut du = need_u.then(|| engine::parallel::zeros(n * c * in_plane));
         let mut dt = vec![0.0f32; n * p];
         if out_plane > 0 && (need_u || need_theta) {
             // One task per batch item: its ∂U planes (eq. 6) and its ∂θ
@@ -399,7 +399,7 @@ fn fused_k<const K: usize>(
     };
 
     // Forward, eq. (3): one task per batch item, all its channels.
-    let mut out = vec![0.0f32; n * c * out_plane];
+    let mut out = engine::parallel::zeros(n * c * out_plane);
     if out_plane > 0 {
         out.par_chunks_mut(c * out_plane)
             .enumerate()
@@ -424,7 +424,7 @@ fn fused_k<const K: usize>(
         let gout = g.data();
         let du = needs[0].then(|| {
             // Eq. (6): per batch item, channels and pixels in order.
-            let mut du = vec![0.0f32; n * c * in_plane];
+            let mut du = engine::parallel::zeros(n * c * in_plane);
             if out_plane > 0 {
                 du.par_chunks_mut(c * in_plane)
                     .enumerate()

@@ -190,7 +190,7 @@ impl Shapes {
 /// plane. The split depends only on the shapes.
 fn forward_tasks(s: &Shapes, job: impl Fn(usize, usize, &mut [&mut [f32]]) + Sync) -> Tensor {
     let out_plane = s.ho * s.wo;
-    let mut out = vec![0.0f32; s.n * s.c * out_plane];
+    let mut out = engine::parallel::zeros(s.n * s.c * out_plane);
     if out.is_empty() {
         return Tensor::from_vec(out, &[s.n, s.c, s.ho, s.wo]);
     }
@@ -269,8 +269,8 @@ fn backward_bilinear(
 ) -> (Option<Tensor>, Option<Tensor>) {
     let (inp, grd, gout) = (input.data(), grid.data(), grad_output.data());
     let (in_plane, out_plane, isa) = (s.h * s.w, s.ho * s.wo, Isa::detect());
-    let mut gin = need_input.then(|| vec![0.0f32; s.n * s.c * in_plane]);
-    let mut ggrid = need_grid.then(|| vec![0.0f32; s.n * out_plane * 2]);
+    let mut gin = need_input.then(|| engine::parallel::zeros(s.n * s.c * in_plane));
+    let mut ggrid = need_grid.then(|| engine::parallel::zeros(s.n * out_plane * 2));
     if s.n * s.c * in_plane > 0 && out_plane > 0 && (need_input || need_grid) {
         // The item's pieces: input planes, points, ∂output planes.
         let item = |b: usize| {
@@ -350,7 +350,7 @@ fn grad_input<const K: usize>(
 ) -> Tensor {
     let in_plane = s.h * s.w;
     let out_plane = s.ho * s.wo;
-    let mut gin = vec![0.0f32; s.n * s.c * in_plane];
+    let mut gin = engine::parallel::zeros(s.n * s.c * in_plane);
     if gin.is_empty() || out_plane == 0 {
         return Tensor::from_vec(gin, &[s.n, s.c, s.h, s.w]);
     }
@@ -382,7 +382,7 @@ fn grad_grid<const K: usize>(
 ) -> Tensor {
     let in_plane = s.h * s.w;
     let out_plane = s.ho * s.wo;
-    let mut ggrid = vec![0.0f32; s.n * out_plane * 2];
+    let mut ggrid = engine::parallel::zeros(s.n * out_plane * 2);
     if ggrid.is_empty() {
         return Tensor::from_vec(ggrid, grid.shape());
     }
