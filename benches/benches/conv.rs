@@ -4,7 +4,7 @@
 //! tutorial STN. The backward computes ∂input only where a model needs it
 //! (not for a layer fed by the image). Throughput: images.
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 use warpgrad_benches::{ConvCase, BATCH, CONV_LAYERS};
 
@@ -38,4 +38,4 @@ criterion_group! {
         .measurement_time(Duration::from_secs(3));
     targets = conv
 }
-criterion_main!(benches);
+warpgrad_benches::bench_main!(benches);

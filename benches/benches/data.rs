@@ -2,7 +2,7 @@
 //! in batches of 256, as the training loop asks for them; the datasets issue
 //! wants each well under a second on 2 cores. Throughput: samples.
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 use warpgrad_benches::{DataCase, DATA_SAMPLES, DATA_VARIANTS};
 
@@ -31,4 +31,4 @@ criterion_group! {
         .measurement_time(Duration::from_secs(5));
     targets = data
 }
-criterion_main!(benches);
+warpgrad_benches::bench_main!(benches);

@@ -2,7 +2,7 @@
 //! momentum) and inference of the ST-CNN for RTS (42×42) and of the PyTorch
 //! tutorial's STN (28×28), batch 256, on a fixed batch. Throughput: images.
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 use warpgrad_benches::{ModelKind, Trainer, BATCH};
 
@@ -29,4 +29,4 @@ criterion_group! {
         .measurement_time(Duration::from_secs(5));
     targets = models
 }
-criterion_main!(benches);
+warpgrad_benches::bench_main!(benches);

@@ -4,7 +4,7 @@
 //! and the 16-point TPS grid. Throughput: output elements (sampler) or grid
 //! points (grid generators).
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 use warpgrad_benches::{SamplerCase, TpsCase, WORKLOADS};
 
@@ -83,4 +83,4 @@ criterion_group! {
         .measurement_time(Duration::from_secs(3));
     targets = sampler
 }
-criterion_main!(benches);
+warpgrad_benches::bench_main!(benches);

@@ -585,6 +585,25 @@ pub fn peak_rss_kib() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// `criterion_main!` as the `warpgrad` CLI runs: freed buffers stay mapped
+/// (`engine::alloc::keep_freed_memory`) and the benchmarks run on a worker of
+/// the rayon pool (`engine::parallel::in_pool`), so a timed op does not pay
+/// for handing its work to a sleeping thread.
+#[macro_export]
+macro_rules! bench_main {
+    ($($group:path),+ $(,)?) => {
+        fn main() {
+            engine::alloc::keep_freed_memory();
+            engine::parallel::in_pool(None, || {
+                $($group();)+
+                criterion::Criterion::default()
+                    .configure_from_args()
+                    .final_summary();
+            });
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
