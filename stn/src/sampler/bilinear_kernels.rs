@@ -1039,7 +1039,9 @@ mod tests {
         h: usize,
         w: usize,
     ) -> Vec<Vec<u32>> {
-        let len = 203; // three full blocks and a tail that is not a multiple of 8
+        // A full block and a tail of 75 = 4·16 + 8 + 3 points: every lane
+        // width of every build runs.
+        let len = 203;
         let (_, pts, _) = case(c, h, w, len);
         let planes = Planes { data, c, h, w };
         let split = |p: usize, xs: &mut [f32], ys: &mut [f32]| {
