@@ -167,6 +167,7 @@ def main():
     tinfo = torch_w[threads[0]].ask("op=info")
 
     results = []
+    simd = "?"
     todo = rows(a.quick)
     for i, (section, op_o, op_t, wl, target) in enumerate(todo):
         heavy = section in ("train", "infer")
@@ -180,6 +181,8 @@ def main():
                     res = w.ask(job_line(op, wl, a, heavy))
                     (times_o if side == "o" else times_t).extend(res["times_ms"])
                     items, unit = res["items"], res["items_unit"]
+                    if side == "o":
+                        simd = res.get("simd", "?")
             mo, mt = median(times_o), median(times_t)
             row = {"best_ours_ms": min(times_o), "best_torch_ms": min(times_t),
                    "best_ratio": min(times_t) / min(times_o),
@@ -224,7 +227,7 @@ def main():
 
     out = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
            "duration_s": time.time() - t_start, "machine": machine(), "torch": tinfo,
-           "loads": loads, "rows": results, "data": data, "tps": tps, "peak": peak,
+           "loads": loads, "simd": simd, "rows": results, "data": data, "tps": tps, "peak": peak,
            "settings": vars(a)}
     with open(a.json, "w") as f:
         json.dump(out, f, indent=1)
@@ -290,7 +293,9 @@ def markdown(d):
              f"thread per core), hypervisor {m['hypervisor']}; AVX2 {'yes' if m['avx2'] else 'no'}, "
              f"AVX-512F {'yes' if m['avx512f'] else 'no'}; memory {m['mem']}; Linux {m['kernel']}")
     o.append(f"- warpgrad at commit {m.get('git', '?')}; {m['rustc']}; built with `cargo build --release` (opt-level 3, "
-             "codegen-units 4, no `-C target-cpu`)")
+             "codegen-units 4, no `-C target-cpu`); sampler kernels chosen at run time: "
+             f"`{d.get('simd', '?')}` build (set `WARPGRAD_SIMD=avx2` or `portable` to cap it; "
+             "every build gives the same bits)")
     o.append(f"- PyTorch {ti['torch']} (CPU capability {ti['cpu_capability']}, oneDNN "
              f"{'on' if ti['mkldnn'] else 'off'}), Python {ti['python']}; parallel backend: "
              + ti["parallel_info"].split("ATen parallel backend:")[-1].strip())

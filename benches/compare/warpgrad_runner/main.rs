@@ -266,13 +266,14 @@ fn report(
         _ => String::new(),
     };
     format!(
-        "{{\"impl\":\"warpgrad\",\"op\":{},\"workload\":{},\"threads\":{},\"batch\":{},\"reps\":{},\"median_ms\":{med:.4},\"min_ms\":{min:.4},\"items\":{items},\"items_unit\":\"{unit}\",\"items_per_s\":{:.1}{peak},\"times_ms\":[{}]}}",
+        "{{\"impl\":\"warpgrad\",\"op\":{},\"workload\":{},\"threads\":{},\"batch\":{},\"reps\":{},\"median_ms\":{med:.4},\"min_ms\":{min:.4},\"items\":{items},\"items_unit\":\"{unit}\",\"items_per_s\":{:.1}{peak},\"simd\":\"{}\",\"times_ms\":[{}]}}",
         json_str(&job.op),
         json_str(&job.workload),
         json_str(threads),
         job.batch,
         times.len(),
         items as f64 / (med / 1e3),
+        stn::sampler::kernel_build(),
         list.join(",")
     )
 }

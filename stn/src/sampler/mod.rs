@@ -48,6 +48,17 @@ use separable::{grid_grad_row, sample_row, scatter_row, FillAxis, RowTaps};
 /// Output pixels per forward / ∂grid task (rows are grouped up to about this).
 const TASK_PIXELS: usize = 4096;
 
+/// Which build of the bilinear kernels this process runs: `"avx512"`,
+/// `"avx2"` or `"portable"` (see `WARPGRAD_SIMD` in docs/benchmarks.md). All
+/// give the same bits; benchmark reports print it.
+pub fn kernel_build() -> &'static str {
+    match Isa::detect() {
+        Isa::Avx512 => "avx512",
+        Isa::Avx2 => "avx2",
+        Isa::Portable => "portable",
+    }
+}
+
 /// Samples `input` (N×C×H×W) at the points of `grid` (N×H'×W'×2, x first, in
 /// [−1, 1] normalised coordinates), giving N×C×H'×W'; equals PyTorch's
 /// `F.grid_sample(input, grid, mode, padding_mode, align_corners)`.
