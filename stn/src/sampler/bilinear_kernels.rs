@@ -9,7 +9,7 @@
 //! instruction. Both perform the same IEEE operations in the same order (no
 //! FMA), so they give the same bits (tested below).
 
-use super::bilinear::{Corners, BLOCK};
+use super::bilinear::{Corners, Scratch, BLOCK};
 use super::options::SampleOptions;
 
 /// Which build of the kernels runs.
@@ -139,20 +139,21 @@ fn forward_impl<const L: u8>(
 ) {
     let len = outs.first().map_or(0, |o| o.len());
     let plane = input.h * input.w;
-    let mut c = Corners::new();
-    let (mut xs, mut ys) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+    let mut s = Scratch::take();
+    let (c, xs, ys) = (&mut s.c, &mut s.xs, &mut s.ys);
     let mut start = 0;
     while start < len {
         let n = BLOCK.min(len - start);
         points(p0 + start, &mut xs[..n], &mut ys[..n]);
         c.compute::<false>(&xs[..n], &ys[..n], input.h, input.w, opts);
         if let [out] = outs {
-            blend::<L>(input.data, &c, &mut out[start..start + n]);
+            blend::<L>(input.data, c, &mut out[start..start + n]);
         } else {
-            blend_channels::<L>(input.data, plane, &c, outs, start);
+            blend_channels::<L>(input.data, plane, c, outs, start);
         }
         start += n;
     }
+    s.put_back();
 }
 
 /// Backward for output pixels `p0 .. p0 + len` of one batch item: adds eq.
@@ -240,9 +241,8 @@ fn backward_impl<const L: u8>(
         w,
     } = job.input;
     let plane = h * w;
-    let mut c = Corners::new();
-    let (mut xs, mut ys) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
-    let (mut gx, mut gy) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+    let mut s = Scratch::take();
+    let Scratch { c, xs, ys, gx, gy } = &mut *s;
     let mut start = 0;
     while start < job.len {
         let n = BLOCK.min(job.len - start);
@@ -257,17 +257,17 @@ fn backward_impl<const L: u8>(
             for ch in 0..chans {
                 let g = &job.gout[ch * job.gout_plane + p..][..n];
                 if let Some(du) = du.as_deref_mut() {
-                    scatter(&mut du[ch * plane..][..plane], &c, g);
+                    scatter(&mut du[ch * plane..][..plane], c, g);
                 }
                 if job.need_grid {
                     let u = &data[ch * plane..][..plane];
-                    grid_grad::<L>(u, &c, g, &mut gx, &mut gy);
+                    grid_grad::<L>(u, c, g, gx, gy);
                 }
             }
         } else {
             let gout = (job.gout, job.gout_plane, p);
-            let grads = (job.need_grid, &mut gx, &mut gy);
-            backward_channels::<L>(data, plane, chans, &c, gout, du.as_deref_mut(), grads);
+            let grads = (job.need_grid, &mut *gx, &mut *gy);
+            backward_channels::<L>(data, plane, chans, c, gout, du.as_deref_mut(), grads);
         }
         if job.need_grid {
             // Chain rule through padding and unnormalisation.
@@ -279,6 +279,7 @@ fn backward_impl<const L: u8>(
         }
         start += n;
     }
+    s.put_back();
 }
 
 /// The backward of a block for any number of channels: adds eq. (6) into
