@@ -39,19 +39,25 @@ pub(crate) struct Corners {
     pub mult: [[f32; BLOCK]; 2],
 }
 
-/// One thread's working arrays for a block: the corners, the block's source
-/// points and its grid gradients.
+/// Blocks whose corners are computed before any is sampled, when an image has
+/// several channels: the sampling then runs channel after channel over
+/// these 1,024 points, so its gathers stay in one plane (in cache) instead of
+/// visiting every plane for each point.
+pub(crate) const SUPER: usize = 8;
+
+/// One thread's working arrays: the corners of up to [`SUPER`] blocks, one
+/// block's source points, and the blocks' grid gradients.
 pub(crate) struct Scratch {
-    /// The block's corners.
-    pub c: Corners,
-    /// Normalised source x of each point.
+    /// The blocks' corners.
+    pub c: [Corners; SUPER],
+    /// Normalised source x of each point of a block.
     pub xs: [f32; BLOCK],
-    /// Normalised source y of each point.
+    /// Normalised source y of each point of a block.
     pub ys: [f32; BLOCK],
-    /// ∂L/∂x of each point (pixel units, then grid units).
-    pub gx: [f32; BLOCK],
-    /// ∂L/∂y of each point.
-    pub gy: [f32; BLOCK],
+    /// ∂L/∂x of each point (pixel units, then grid units), per block.
+    pub gx: [[f32; BLOCK]; SUPER],
+    /// ∂L/∂y of each point, per block.
+    pub gy: [[f32; BLOCK]; SUPER],
 }
 
 thread_local! {
@@ -68,20 +74,21 @@ impl Scratch {
     /// closure loses the caller's `target_feature`s.)
     pub fn take() -> Box<Scratch> {
         SPARE.take().unwrap_or_else(|| {
+            let corners = || Corners {
+                len: 0,
+                off: [[0; BLOCK]; 4],
+                wx: [[0.0; BLOCK]; 2],
+                wy: [[0.0; BLOCK]; 2],
+                dwx: [[0.0; BLOCK]; 2],
+                dwy: [[0.0; BLOCK]; 2],
+                mult: [[0.0; BLOCK]; 2],
+            };
             Box::new(Scratch {
-                c: Corners {
-                    len: 0,
-                    off: [[0; BLOCK]; 4],
-                    wx: [[0.0; BLOCK]; 2],
-                    wy: [[0.0; BLOCK]; 2],
-                    dwx: [[0.0; BLOCK]; 2],
-                    dwy: [[0.0; BLOCK]; 2],
-                    mult: [[0.0; BLOCK]; 2],
-                },
+                c: std::array::from_fn(|_| corners()),
                 xs: [0.0; BLOCK],
                 ys: [0.0; BLOCK],
-                gx: [0.0; BLOCK],
-                gy: [0.0; BLOCK],
+                gx: [[0.0; BLOCK]; SUPER],
+                gy: [[0.0; BLOCK]; SUPER],
             })
         })
     }

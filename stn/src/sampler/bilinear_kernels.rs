@@ -4,12 +4,17 @@
 //! grid-based sampler and the fused affine/projective op both run these, so
 //! there is one bilinear implementation.
 //!
-//! Two builds, chosen at run time ([`Isa`]): portable (SSE2 on x86-64) and
-//! AVX2, which computes the corners 8 lanes wide and gathers 8 pixels per
-//! instruction. Both perform the same IEEE operations in the same order (no
-//! FMA), so they give the same bits (tested below).
+//! Three builds, chosen at run time ([`Isa`]): portable (SSE2 on x86-64),
+//! AVX2 (corners 8 lanes wide, 8 points per gather) and AVX-512 (16 lanes).
+//! All perform the same IEEE operations in the same order (no FMA), so they
+//! give the same bits (tested below).
+//!
+//! Several channels are sampled channel after channel over up to
+//! [`SUPER`] blocks whose corners were computed first, so the gathers stay
+//! in one plane; the order of every sum is the one-channel order (each ∂U
+//! plane in point order, ∂grid adding the channels in order).
 
-use super::bilinear::{Corners, Scratch, BLOCK};
+use super::bilinear::{Corners, Scratch, BLOCK, SUPER};
 use super::options::SampleOptions;
 
 /// Which build of the kernels runs.
@@ -19,8 +24,8 @@ pub(crate) enum Isa {
     Portable,
     /// AVX2: 8-lane corners and hardware gathers.
     Avx2,
-    /// AVX-512 (F, VL, BW, DQ): 16-lane corners and gathers, several
-    /// channels gathered together, 32 vector registers.
+    /// AVX-512 (F, VL, BW, DQ): 16-lane corners and gathers, 32 vector
+    /// registers.
     Avx512,
 }
 
@@ -140,18 +145,40 @@ fn forward_impl<const L: u8>(
     let len = outs.first().map_or(0, |o| o.len());
     let plane = input.h * input.w;
     let mut s = Scratch::take();
-    let (c, xs, ys) = (&mut s.c, &mut s.xs, &mut s.ys);
+    if let [out] = outs {
+        // One channel: block by block.
+        let Scratch { c: cs, xs, ys, .. } = &mut *s;
+        let c = &mut cs[0];
+        let mut start = 0;
+        while start < len {
+            let n = BLOCK.min(len - start);
+            points(p0 + start, &mut xs[..n], &mut ys[..n]);
+            c.compute::<false>(&xs[..n], &ys[..n], input.h, input.w, opts);
+            blend::<L>(input.data, c, &mut out[start..start + n]);
+            start += n;
+        }
+        s.put_back();
+        return;
+    }
+    // Several channels: see `SUPER`.
+    let Scratch { c: cs, xs, ys, .. } = &mut *s;
     let mut start = 0;
     while start < len {
-        let n = BLOCK.min(len - start);
-        points(p0 + start, &mut xs[..n], &mut ys[..n]);
-        c.compute::<false>(&xs[..n], &ys[..n], input.h, input.w, opts);
-        if let [out] = outs {
-            blend::<L>(input.data, c, &mut out[start..start + n]);
-        } else {
-            blend_channels::<L>(input.data, plane, c, outs, start);
+        let nb = (len - start).div_ceil(BLOCK).min(SUPER);
+        for (k, c) in cs[..nb].iter_mut().enumerate() {
+            let first = start + k * BLOCK;
+            let n = BLOCK.min(len - first);
+            points(p0 + first, &mut xs[..n], &mut ys[..n]);
+            c.compute::<false>(&xs[..n], &ys[..n], input.h, input.w, opts);
         }
-        start += n;
+        for (ch, out) in outs.iter_mut().enumerate() {
+            let u = &input.data[ch * plane..][..plane];
+            for (k, c) in cs[..nb].iter().enumerate() {
+                let first = start + k * BLOCK;
+                blend::<L>(u, c, &mut out[first..first + c.len]);
+            }
+        }
+        start = (start + nb * BLOCK).min(len);
     }
     s.put_back();
 }
@@ -230,7 +257,75 @@ fn backward_avx512(
 #[inline(always)]
 fn backward_impl<const L: u8>(
     job: Backward,
+    du: Option<&mut [f32]>,
+    points: impl FnMut(usize, &mut [f32], &mut [f32]),
+    grid_sink: impl FnMut(usize, &[f32], &[f32]),
+) {
+    let (chans, plane) = (job.input.c, job.input.h * job.input.w);
+    let mut s = Scratch::take();
+    if chans == 1 {
+        backward_one::<L>(job, du, &mut s, points, grid_sink);
+    } else if du.is_some() && plane > SMALL_PLANE {
+        // The scatter into large planes measured faster point by point.
+        backward_points(job, du, &mut s, points, grid_sink);
+    } else {
+        backward_blocks::<L>(job, du, &mut s, points, grid_sink);
+    }
+    s.put_back();
+}
+
+/// [`backward`] for one channel, block by block: the scatter, then the
+/// gathering kernel.
+#[inline(always)]
+fn backward_one<const L: u8>(
+    job: Backward,
     mut du: Option<&mut [f32]>,
+    s: &mut Scratch,
+    mut points: impl FnMut(usize, &mut [f32], &mut [f32]),
+    mut grid_sink: impl FnMut(usize, &[f32], &[f32]),
+) {
+    let Planes { data, h, w, .. } = job.input;
+    let Scratch {
+        c: cs,
+        xs,
+        ys,
+        gx,
+        gy,
+    } = s;
+    let (c, gx, gy) = (&mut cs[0], &mut gx[0], &mut gy[0]);
+    let mut start = 0;
+    while start < job.len {
+        let n = BLOCK.min(job.len - start);
+        let p = job.p0 + start;
+        points(p, &mut xs[..n], &mut ys[..n]);
+        c.compute::<true>(&xs[..n], &ys[..n], h, w, job.opts);
+        let g = &job.gout[p..][..n];
+        if let Some(du) = du.as_deref_mut() {
+            scatter(du, c, g);
+        }
+        if job.need_grid {
+            gx[..n].fill(0.0);
+            gy[..n].fill(0.0);
+            grid_grad::<L>(data, c, g, gx, gy);
+            // Chain rule through padding and unnormalisation.
+            for j in 0..n {
+                gx[j] *= c.mult[0][j];
+                gy[j] *= c.mult[1][j];
+            }
+            grid_sink(p, &gx[..n], &gy[..n]);
+        }
+        start += n;
+    }
+}
+
+/// [`backward`] for several channels, channel after channel over the
+/// blocks of a [`SUPER`] block: ∂U plane by plane, each in point order
+/// (deterministic), ∂grid summing the channels in order.
+#[inline(always)]
+fn backward_blocks<const L: u8>(
+    job: Backward,
+    mut du: Option<&mut [f32]>,
+    s: &mut Scratch,
     mut points: impl FnMut(usize, &mut [f32], &mut [f32]),
     mut grid_sink: impl FnMut(usize, &[f32], &[f32]),
 ) {
@@ -241,107 +336,112 @@ fn backward_impl<const L: u8>(
         w,
     } = job.input;
     let plane = h * w;
-    let mut s = Scratch::take();
-    let Scratch { c, xs, ys, gx, gy } = &mut *s;
+    let Scratch {
+        c: cs,
+        xs,
+        ys,
+        gx,
+        gy,
+    } = s;
+    let mut start = 0;
+    while start < job.len {
+        let nb = (job.len - start).div_ceil(BLOCK).min(SUPER);
+        for (k, c) in cs[..nb].iter_mut().enumerate() {
+            let first = job.p0 + start + k * BLOCK;
+            let n = BLOCK.min(job.p0 + job.len - first);
+            points(first, &mut xs[..n], &mut ys[..n]);
+            c.compute::<true>(&xs[..n], &ys[..n], h, w, job.opts);
+            gx[k][..n].fill(0.0);
+            gy[k][..n].fill(0.0);
+        }
+        for ch in 0..chans {
+            for (k, c) in cs[..nb].iter().enumerate() {
+                let first = job.p0 + start + k * BLOCK;
+                let g = &job.gout[ch * job.gout_plane + first..][..c.len];
+                if let Some(du) = du.as_deref_mut() {
+                    scatter(&mut du[ch * plane..][..plane], c, g);
+                }
+                if job.need_grid {
+                    let u = &data[ch * plane..][..plane];
+                    grid_grad::<L>(u, c, g, &mut gx[k], &mut gy[k]);
+                }
+            }
+        }
+        if job.need_grid {
+            for (k, c) in cs[..nb].iter().enumerate() {
+                let (gx, gy, n) = (&mut gx[k], &mut gy[k], c.len);
+                // Chain rule through padding and unnormalisation.
+                for j in 0..n {
+                    gx[j] *= c.mult[0][j];
+                    gy[j] *= c.mult[1][j];
+                }
+                grid_sink(job.p0 + start + k * BLOCK, &gx[..n], &gy[..n]);
+            }
+        }
+        start = (start + nb * BLOCK).min(job.len);
+    }
+}
+
+/// Pixels per plane up to which several channels run channel after channel
+/// even with ∂U (W4's 28×28 planes: 2× faster so; W5's 224×224: 13% slower).
+const SMALL_PLANE: usize = 1 << 14;
+
+/// The backward of several large planes with ∂U, point by point with each
+/// point's offsets and weights loaded once for all channels: adds eq. (6)
+/// into `du`, each plane in point order (deterministic), and hands the grid
+/// gradient (channels summed in order, as the other loops do) to
+/// `grid_sink`.
+#[inline(always)]
+fn backward_points(
+    job: Backward,
+    mut du: Option<&mut [f32]>,
+    s: &mut Scratch,
+    mut points: impl FnMut(usize, &mut [f32], &mut [f32]),
+    mut grid_sink: impl FnMut(usize, &[f32], &[f32]),
+) {
+    let Planes {
+        data,
+        c: chans,
+        h,
+        w,
+    } = job.input;
+    let (plane, last) = (h * w, h * w - 1);
+    let Scratch {
+        c: cs,
+        xs,
+        ys,
+        gx,
+        gy,
+    } = s;
+    let (c, gx, gy) = (&mut cs[0], &mut gx[0], &mut gy[0]);
     let mut start = 0;
     while start < job.len {
         let n = BLOCK.min(job.len - start);
         let p = job.p0 + start;
         points(p, &mut xs[..n], &mut ys[..n]);
         c.compute::<true>(&xs[..n], &ys[..n], h, w, job.opts);
-        if chans == 1 {
-            // One plane: the gathering kernel (AVX2 gathers beat scalar loads
-            // here) and the scatter, one after the other.
-            gx[..n].fill(0.0);
-            gy[..n].fill(0.0);
+        for j in 0..n {
+            let pt = Point::at(c, j, last);
+            let (mut sx, mut sy) = (0.0f32, 0.0f32);
             for ch in 0..chans {
-                let g = &job.gout[ch * job.gout_plane + p..][..n];
+                let g = job.gout[ch * job.gout_plane + p + j];
                 if let Some(du) = du.as_deref_mut() {
-                    scatter(&mut du[ch * plane..][..plane], c, g);
+                    pt.scatter(&mut du[ch * plane..][..plane], g);
                 }
                 if job.need_grid {
-                    let u = &data[ch * plane..][..plane];
-                    grid_grad::<L>(u, c, g, gx, gy);
+                    let (dx, dy) = pt.grad(&data[ch * plane..][..plane]);
+                    sx += g * dx;
+                    sy += g * dy;
                 }
             }
-        } else {
-            let gout = (job.gout, job.gout_plane, p);
-            let grads = (job.need_grid, &mut *gx, &mut *gy);
-            backward_channels::<L>(data, plane, chans, c, gout, du.as_deref_mut(), grads);
+            // Chain rule through padding and unnormalisation.
+            gx[j] = sx * c.mult[0][j];
+            gy[j] = sy * c.mult[1][j];
         }
         if job.need_grid {
-            // Chain rule through padding and unnormalisation.
-            for j in 0..n {
-                gx[j] *= c.mult[0][j];
-                gy[j] *= c.mult[1][j];
-            }
             grid_sink(p, &gx[..n], &gy[..n]);
         }
         start += n;
-    }
-    s.put_back();
-}
-
-/// The backward of a block for any number of channels: adds eq. (6) into
-/// `du` (if given) and, when `need_grid`, sets `gx`, `gy` = Σ_ch g · ∂V/∂x,
-/// g · ∂V/∂y in pixel units, channels summed in order. `gout` = (∂output
-/// planes, their size, the block's first pixel). The scatter visits each
-/// plane's points in order (deterministic). Point by point, each point's
-/// offsets and weights loaded once for all channels; the AVX-512 build
-/// computes ∂grid 16 points at a time instead, in a pass of its own.
-#[inline(always)]
-fn backward_channels<const L: u8>(
-    data: &[f32],
-    plane: usize,
-    chans: usize,
-    c: &Corners,
-    (gout, gout_plane, p): (&[f32], usize, usize),
-    mut du: Option<&mut [f32]>,
-    (need_grid, gx, gy): (bool, &mut [f32; BLOCK], &mut [f32; BLOCK]),
-) {
-    let last = plane - 1;
-    // ∂grid alone: the AVX-512 build gathers 16 points per channel. (With
-    // ∂U too, one point loop doing both measured faster: the scatter then
-    // finds the point's neighbourhood in cache.)
-    #[cfg(target_arch = "x86_64")]
-    if L == AVX512 && du.is_none() {
-        if need_grid {
-            let planes: Vec<&[f32]> = data.chunks_exact(plane).take(chans).collect();
-            let gouts: Vec<&[f32]> = (0..chans)
-                .map(|ch| &gout[ch * gout_plane + p..][..c.len])
-                .collect();
-            // SAFETY: as in `blend`.
-            let from = unsafe { avx512::grid_grad_channels(&planes, c, &gouts, gx, gy) };
-            for j in from..c.len {
-                let pt = Point::at(c, j, last);
-                let (mut sx, mut sy) = (0.0f32, 0.0f32);
-                for (u, g) in planes.iter().zip(&gouts) {
-                    let (dx, dy) = pt.grad(u);
-                    sx += g[j] * dx;
-                    sy += g[j] * dy;
-                }
-                gx[j] = sx;
-                gy[j] = sy;
-            }
-        }
-        return;
-    }
-    for j in 0..c.len {
-        let pt = Point::at(c, j, last);
-        let (mut sx, mut sy) = (0.0f32, 0.0f32);
-        for ch in 0..chans {
-            let g = gout[ch * gout_plane + p + j];
-            if let Some(du) = du.as_deref_mut() {
-                pt.scatter(&mut du[ch * plane..][..plane], g);
-            }
-            if need_grid {
-                let (dx, dy) = pt.grad(&data[ch * plane..][..plane]);
-                sx += g * dx;
-                sy += g * dy;
-            }
-        }
-        gx[j] = sx;
-        gy[j] = sy;
     }
 }
 
@@ -359,40 +459,6 @@ fn blend<const L: u8>(u: &[f32], c: &Corners, out: &mut [f32]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     blend_from(u, c, out, 0);
-}
-
-/// [`blend`] for several channels, writing `outs[ch][start + j]`: each
-/// point's offsets and weights are loaded once for all channels. The AVX-512
-/// build gathers 16 points per channel; the others go point by point (with 8
-/// AVX2 lanes, a gather per channel lost to scalar loads).
-#[inline(always)]
-fn blend_channels<const L: u8>(
-    data: &[f32],
-    plane: usize,
-    c: &Corners,
-    outs: &mut [&mut [f32]],
-    start: usize,
-) {
-    let last = plane - 1;
-    let planes: Vec<&[f32]> = data.chunks_exact(plane).collect();
-    let mut outs: Vec<&mut [f32]> = outs
-        .iter_mut()
-        .map(|o| &mut o[start..start + c.len])
-        .collect();
-    #[cfg(target_arch = "x86_64")]
-    let from = match L {
-        // SAFETY: as in `blend`.
-        AVX512 => unsafe { avx512::blend_channels(&planes, c, &mut outs) },
-        _ => 0,
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let from = 0;
-    for j in from..c.len {
-        let pt = Point::at(c, j, last);
-        for (u, out) in planes.iter().zip(outs.iter_mut()) {
-            out[j] = pt.blend(&u[..plane]);
-        }
-    }
 }
 
 /// The portable blend of points `from..` (also the AVX2 build's tail).
@@ -933,59 +999,6 @@ mod avx512 {
             }
         }
         avx2::grid_grad(u, c, g, gx, gy, j);
-    }
-
-    /// The portable `blend_channels` loop, 16 points at a time: `outs[ch][j]`
-    /// from plane `planes[ch]`. Returns the first point not done.
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn blend_channels(planes: &[&[f32]], c: &Corners, outs: &mut [&mut [f32]]) -> usize {
-        let Some(rows) = planes.first().and_then(|u| Rows::new(u.len())) else {
-            return 0;
-        };
-        let mut j = 0;
-        while j + 16 <= c.len {
-            let top = rows.pairs(&c.off[0], &c.off[1], j);
-            let bottom = rows.pairs(&c.off[2], &c.off[3], j);
-            let w = weights(c, j);
-            for (u, out) in planes.iter().zip(outs.iter_mut()) {
-                store(out, j, blend16(&rows, u, &top, &bottom, &w));
-            }
-            j += 16;
-        }
-        j
-    }
-
-    /// The portable ∂grid of `backward_channels`, 16 points at a time:
-    /// sets `gx[j]`, `gy[j]` = Σ_ch gouts[ch][j] · ∂V/∂x, ∂V/∂y, channels
-    /// added in order from 0. Returns the first point not done.
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn grid_grad_channels(
-        planes: &[&[f32]],
-        c: &Corners,
-        gouts: &[&[f32]],
-        gx: &mut [f32; BLOCK],
-        gy: &mut [f32; BLOCK],
-    ) -> usize {
-        let Some(rows) = planes.first().and_then(|u| Rows::new(u.len())) else {
-            return 0;
-        };
-        let mut j = 0;
-        while j + 16 <= c.len {
-            let top = rows.pairs(&c.off[0], &c.off[1], j);
-            let bottom = rows.pairs(&c.off[2], &c.off[3], j);
-            let w = weights_and_derivatives(c, j);
-            let (mut sx, mut sy) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-            for (u, g) in planes.iter().zip(gouts) {
-                let (dx, dy) = grad16(&rows, u, &top, &bottom, &w);
-                let gj = load(g, j);
-                sx = _mm512_add_ps(sx, _mm512_mul_ps(gj, dx));
-                sy = _mm512_add_ps(sy, _mm512_mul_ps(gj, dy));
-            }
-            store(gx, j, sx);
-            store(gy, j, sy);
-            j += 16;
-        }
-        j
     }
 }
 
