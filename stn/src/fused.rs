@@ -271,12 +271,6 @@ fn row_runs(wo: usize, q: usize, len: usize, mut f: impl FnMut(usize, usize, usi
     }
 }
 
-/// The `c` planes of batch item `b`.
-fn item_planes(data: &[f32], b: usize, c: usize, h: usize, w: usize) -> Planes<'_> {
-    let data = &data[b * c * h * w..][..c * h * w];
-    Planes { data, c, h, w }
-}
-
 /// Fused bilinear sampling on the sampler's block kernels: the source points
 /// of each block of output pixels are computed from θ, then gathered,
 /// scattered and differentiated exactly as `grid_sample` does.
@@ -316,7 +310,7 @@ fn fused_bilinear(
             .enumerate()
             .for_each(|(b, out_b)| {
                 let mut pieces: Vec<&mut [f32]> = out_b.chunks_mut(out_plane).collect();
-                let planes = item_planes(u.data(), b, c, h, w);
+                let planes = Planes::item(u.data(), b, c, h, w);
                 bilinear_kernels::forward(isa, planes, opts, 0, &mut pieces, |q, sx, sy| {
                     src.points(b, q, sx, sy)
                 });
@@ -344,7 +338,7 @@ fn fused_bilinear(
                     let mut acc = [0.0f64; 8];
                     bilinear_kernels::backward(
                         isa,
-                        item_planes(u.data(), b, c, h, w),
+                        Planes::item(u.data(), b, c, h, w),
                         opts,
                         &gout[b * c * out_plane..][..c * out_plane],
                         out_plane,

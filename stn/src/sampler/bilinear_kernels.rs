@@ -86,6 +86,14 @@ pub(crate) struct Planes<'a> {
     pub w: usize,
 }
 
+impl<'a> Planes<'a> {
+    /// Batch item `b` of an N×`c`×`h`×`w` tensor's values `all`.
+    pub fn item(all: &'a [f32], b: usize, c: usize, h: usize, w: usize) -> Planes<'a> {
+        let data = &all[b * c * h * w..][..c * h * w];
+        Planes { data, c, h, w }
+    }
+}
+
 /// Forward: output pixels `p0 .. p0 + len` of every channel (`outs[ch]`, all
 /// the same length). `points(p, xs, ys)` writes the normalised source points
 /// of output pixels `p, p + 1, …` into `xs` and `ys`.

@@ -226,14 +226,9 @@ fn forward_tasks(s: &Shapes, job: impl Fn(usize, usize, &mut [&mut [f32]]) + Syn
 /// Bilinear forward over blocks of points (`bilinear_kernels`).
 fn forward_bilinear(input: &Tensor, grid: &Tensor, s: &Shapes, opts: SampleOptions) -> Tensor {
     let (inp, grd) = (input.data(), grid.data());
-    let (in_plane, out_plane, isa) = (s.h * s.w, s.ho * s.wo, Isa::detect());
+    let (out_plane, isa) = (s.ho * s.wo, Isa::detect());
     forward_tasks(s, |b, p0, pieces| {
-        let planes = Planes {
-            data: &inp[b * s.c * in_plane..][..s.c * in_plane],
-            c: s.c,
-            h: s.h,
-            w: s.w,
-        };
+        let planes = Planes::item(inp, b, s.c, s.h, s.w);
         let pts = &grd[b * out_plane * 2..][..out_plane * 2];
         bilinear_kernels::forward(isa, planes, opts, p0, pieces, |p, xs, ys| {
             split_xy(&pts[2 * p..], xs, ys)
@@ -285,12 +280,7 @@ fn backward_bilinear(
     if s.n * s.c * in_plane > 0 && out_plane > 0 && (need_input || need_grid) {
         // The item's pieces: input planes, points, ∂output planes.
         let item = |b: usize| {
-            let planes = Planes {
-                data: &inp[b * s.c * in_plane..][..s.c * in_plane],
-                c: s.c,
-                h: s.h,
-                w: s.w,
-            };
+            let planes = Planes::item(inp, b, s.c, s.h, s.w);
             let pts = &grd[b * out_plane * 2..][..out_plane * 2];
             (planes, pts, &gout[b * s.c * out_plane..][..s.c * out_plane])
         };
