@@ -1,32 +1,25 @@
 //! `warpgrad data`: inspect, preview and export, run through the binary.
 
+mod common;
+
+use common::{assert_one_line_error, run, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_warpgrad");
-
-/// A fresh temporary folder for one test.
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wg-cli-data-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tmp("cli-data", name)
 }
 
 fn mnist(file: &str) -> PathBuf {
     datasets::default_data_dir().join(file)
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
 fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    text(&o.stdout)
 }
 
 fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    text(&o.stderr)
 }
 
 /// The value after `key` on the line that starts with it.
@@ -39,17 +32,7 @@ fn field<'a>(text: &'a str, key: &str) -> &'a str {
 
 /// Asserts a failed run with one error line naming `file` and no panic.
 fn assert_clean_failure(o: &Output, file: &Path) {
-    let err = stderr(o);
-    assert!(!o.status.success(), "expected a failure, got success");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "one error line expected: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    assert!(
-        lines[0].contains(&file.display().to_string()),
-        "error does not name {}: {err}",
-        file.display()
-    );
+    assert_one_line_error(o, &file.display().to_string());
 }
 
 #[test]

@@ -2,19 +2,16 @@
 //! binary: same seed → same bytes, thread count does not matter, stopped or
 //! killed runs resume to the identical checkpoint, bad input → one clear line.
 
+mod common;
+
+use common::{assert_one_line_error, exe, run};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn exe() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_warpgrad"))
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wg-cli-train-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    d
+    common::tmp("cli-train", name)
 }
 
 const TINY: &[&str] = &[
@@ -158,6 +155,12 @@ fn stop_at_step(
     false
 }
 
+/// Runs `args` into `out` uninterrupted (the reference for a stopped run).
+fn run_to_end(args: &[&str], out: &Path) {
+    let o = exe().args(args).arg("--out").arg(out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// Resumes `dir` and checks it ends identical to the uninterrupted `full`.
 fn resume_matches(args: &[&str], dir: &Path, full: &Path) {
     let o = exe()
@@ -176,13 +179,7 @@ fn resume_matches(args: &[&str], dir: &Path, full: &Path) {
 fn a_run_killed_mid_epoch_resumes_to_the_identical_checkpoint() {
     let args = long_run("2");
     let (full, killed) = (tmp("kfull"), tmp("killed"));
-    assert!(exe()
-        .args(&args)
-        .arg("--out")
-        .arg(&full)
-        .status()
-        .unwrap()
-        .success());
+    run_to_end(&args, &full);
     let mut child = exe().args(&args).arg("--out").arg(&killed).spawn().unwrap();
     // SIGKILL once the second epoch (steps 129..256) is under way.
     let stopped = stop_at_step(&mut child, &killed, 150, |c| c.kill().unwrap());
@@ -195,12 +192,7 @@ fn a_run_killed_mid_epoch_resumes_to_the_identical_checkpoint() {
 }
 
 fn fails_with(args: &[&str], needle: &str) {
-    let o = exe().args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "{args:?} should fail");
-    assert!(err.contains(needle), "{args:?}: {err}");
-    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert_one_line_error(&run(args), needle);
 }
 
 #[test]
@@ -310,13 +302,7 @@ fn a_diverging_run_stops_with_the_step_and_the_tensor_named() {
 fn ctrl_c_saves_a_checkpoint_and_the_run_resumes_identically() {
     let args = long_run("1");
     let (full, stopped) = (tmp("cfull"), tmp("ctrlc"));
-    assert!(exe()
-        .args(&args)
-        .arg("--out")
-        .arg(&full)
-        .status()
-        .unwrap()
-        .success());
+    run_to_end(&args, &full);
     let mut child = exe()
         .args(&args)
         .arg("--out")

@@ -1,24 +1,12 @@
 //! `warpgrad viz` on a checkpoint of a tiny training run, through the binary.
 
+mod common;
+
+use common::{assert_one_line_error, run, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_warpgrad");
-
-/// A fresh temporary folder for one test.
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wg-cli-viz-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    common::tmp("cli-viz", name)
 }
 
 /// Trains a tiny run of `model` on RTS into `dir`; returns its checkpoint.
@@ -128,15 +116,6 @@ fn viz_of_a_model_without_transformer_draws_inputs_and_says_so() {
         vec!["overview.png", "viz-00000.png", "viz-00001.png"]
     );
     let _ = std::fs::remove_dir_all(&d);
-}
-
-/// Asserts a failed run with one error line containing `needle`, no panic.
-fn assert_one_line_error(o: &Output, needle: &str) {
-    let err = text(&o.stderr);
-    assert!(!o.status.success(), "expected failure");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains(needle), "{needle:?} not in: {err}");
 }
 
 #[test]
