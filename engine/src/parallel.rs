@@ -119,16 +119,16 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn in_pool_runs_on_a_worker_of_the_asked_size() {
-        let (index, threads) = super::in_pool(Some(3), || {
+        let (index, threads) = in_pool(Some(3), || {
             (rayon::current_thread_index(), rayon::current_num_threads())
         });
         assert!(index.is_some(), "not on a pool thread");
         assert_eq!(threads, 3);
     }
-
-    use super::*;
 
     #[test]
     fn zeros_map_and_zip_map_small_and_large() {
