@@ -4,9 +4,23 @@ mod common;
 
 use common::{assert_one_line_error, run, text};
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 fn tmp(name: &str) -> PathBuf {
     common::tmp("cli-viz", name)
+}
+
+/// `warpgrad viz --checkpoint ck --out out` and `extra` arguments.
+fn viz(ck: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "viz",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
 }
 
 /// Trains a tiny run of `model` on RTS into `dir`; returns its checkpoint.
@@ -54,17 +68,7 @@ fn viz_writes_one_picture_per_image_and_an_overview() {
     let d = tmp("st");
     let ck = train(&d.join("run"), "st-cnn-aff");
     let out = d.join("pics");
-    let o = run(&[
-        "viz",
-        "--checkpoint",
-        ck.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--count",
-        "3",
-        "--start",
-        "5",
-    ]);
+    let o = viz(&ck, &out, &["--count", "3", "--start", "5"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(
         sorted_names(&out),
@@ -100,15 +104,7 @@ fn viz_of_a_model_without_transformer_draws_inputs_and_says_so() {
     let d = tmp("cnn");
     let ck = train(&d.join("run"), "cnn");
     let out = d.join("pics");
-    let o = run(&[
-        "viz",
-        "--checkpoint",
-        ck.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--count",
-        "2",
-    ]);
+    let o = viz(&ck, &out, &["--count", "2"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("has no spatial transformer"));
     assert_eq!(
@@ -125,23 +121,11 @@ fn viz_bad_checkpoints_fail_with_one_line_naming_the_file() {
     // Not a checkpoint at all.
     let junk = d.join("junk.wgck");
     std::fs::write(&junk, b"this is not a checkpoint, just some text").unwrap();
-    let o = run(&[
-        "viz",
-        "--checkpoint",
-        junk.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = viz(&junk, &out, &[]);
     assert_one_line_error(&o, &junk.display().to_string());
     // A missing file.
     let missing = d.join("missing.wgck");
-    let o = run(&[
-        "viz",
-        "--checkpoint",
-        missing.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = viz(&missing, &out, &[]);
     assert_one_line_error(&o, &missing.display().to_string());
     assert!(!out.exists(), "no output folder for a failed run");
     let _ = std::fs::remove_dir_all(&d);
@@ -152,27 +136,9 @@ fn viz_rejects_a_range_past_the_test_set() {
     let d = tmp("range");
     let ck = train(&d.join("run"), "st-fcn-aff");
     let out = d.join("pics");
-    let o = run(&[
-        "viz",
-        "--checkpoint",
-        ck.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--start",
-        "9999",
-        "--count",
-        "2",
-    ]);
+    let o = viz(&ck, &out, &["--start", "9999", "--count", "2"]);
     assert_one_line_error(&o, "test set has 10000");
-    let o = run(&[
-        "viz",
-        "--checkpoint",
-        ck.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--count",
-        "0",
-    ]);
+    let o = viz(&ck, &out, &["--count", "0"]);
     assert_one_line_error(&o, "--count");
     let _ = std::fs::remove_dir_all(&d);
 }
