@@ -5,6 +5,7 @@
 //! result is bit-identical for any `RAYON_NUM_THREADS`.
 
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Elements per chunk for elementwise work and reductions.
 pub const CHUNK: usize = 1 << 14;
@@ -86,6 +87,125 @@ pub fn zeros<T: Copy + Default + Send + Sync>(n: usize) -> Vec<T> {
     v
 }
 
+/// A slot of a vector that [`written`] builds: uninitialised memory, or with
+/// the `safe-buffers` feature (the fallback without `unsafe`) a zeroed value.
+#[cfg(not(feature = "safe-buffers"))]
+type Slot<T> = std::mem::MaybeUninit<T>;
+#[cfg(feature = "safe-buffers")]
+type Slot<T> = T;
+
+/// The write end of a piece of a vector that [`written`] builds: values go in
+/// once each, front to back. When dropped it reports how many it holds.
+pub struct Filler<'a, T> {
+    slots: &'a mut [Slot<T>],
+    len: usize,
+    done: &'a AtomicUsize,
+}
+
+impl<'a, T: Copy> Filler<'a, T> {
+    /// Elements this piece holds when full.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Elements written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes `v` after the values written so far (panics when full).
+    #[inline]
+    pub fn push(&mut self, v: T) {
+        put(&mut self.slots[self.len], v);
+        self.len += 1;
+    }
+
+    /// Writes `v` after the values written so far (panics if it overflows).
+    #[inline]
+    pub fn extend_from_slice(&mut self, v: &[T]) {
+        let dst = &mut self.slots[self.len..self.len + v.len()];
+        for (d, &x) in dst.iter_mut().zip(v) {
+            put(d, x);
+        }
+        self.len += v.len();
+    }
+
+    /// Cuts this piece into pieces of `size` elements (the last may be
+    /// shorter), like `chunks_mut`. Values already written here are dropped
+    /// from the count: the new pieces start empty.
+    pub fn chunks(mut self, size: usize) -> impl Iterator<Item = Filler<'a, T>> {
+        let slots = std::mem::take(&mut self.slots);
+        self.len = 0;
+        let done = self.done;
+        slots.chunks_mut(size).map(move |slots| Filler {
+            slots,
+            len: 0,
+            done,
+        })
+    }
+}
+
+impl<T> Drop for Filler<'_, T> {
+    fn drop(&mut self) {
+        self.done.fetch_add(self.len, Ordering::Relaxed);
+    }
+}
+
+#[inline(always)]
+fn put<T>(slot: &mut Slot<T>, v: T) {
+    #[cfg(not(feature = "safe-buffers"))]
+    slot.write(v);
+    #[cfg(feature = "safe-buffers")]
+    {
+        *slot = v;
+    }
+}
+
+/// A vector of `n` values that `fill` writes through [`Filler`]s (cut from
+/// the one it is given, typically handed to parallel tasks), with no
+/// zero-fill first: `zeros` then overwriting costs a whole extra pass over
+/// the output (about 10% of a one-channel sampler call).
+///
+/// Panics, before the vector exists, unless every value was written.
+pub fn written<T: Copy + Default + Send + Sync>(
+    n: usize,
+    fill: impl FnOnce(Filler<'_, T>),
+) -> Vec<T> {
+    let done = AtomicUsize::new(0);
+    #[cfg(not(feature = "safe-buffers"))]
+    let mut v = Vec::with_capacity(n);
+    #[cfg(feature = "safe-buffers")]
+    let mut v = zeros(n);
+    fill(Filler {
+        #[cfg(not(feature = "safe-buffers"))]
+        slots: &mut v.spare_capacity_mut()[..n],
+        #[cfg(feature = "safe-buffers")]
+        slots: &mut v[..],
+        len: 0,
+        done: &done,
+    });
+    // `fill` has returned, so every filler was dropped (their lifetime ends
+    // here) and every task joined, which orders their writes before this.
+    let count = done.load(Ordering::Relaxed);
+    assert_eq!(count, n, "parallel::written: {count} of {n} values written");
+    // SAFETY: the fillers' slots are disjoint pieces of `v`'s first `n`
+    // slots (they are only made by cutting the first one with `chunks_mut`),
+    // and each counts the slots it wrote, a prefix of its own, once on drop.
+    // A count of `n` therefore means every one of the `n` slots holds a
+    // value written by `put`. (A forgotten filler only makes the count short,
+    // which panics above.)
+    #[cfg(not(feature = "safe-buffers"))]
+    unsafe {
+        v.set_len(n)
+    };
+    v
+}
+
 /// `f` of every element of `x`, computed in parallel when large, written
 /// straight into the new vector (no zero-fill first).
 pub fn map<F>(x: &[f32], f: F) -> Vec<f32>
@@ -128,6 +248,45 @@ mod tests {
         });
         assert!(index.is_some(), "not on a pool thread");
         assert_eq!(threads, 3);
+    }
+
+    #[test]
+    fn written_takes_every_value_from_parallel_pieces() {
+        let n = 10_007;
+        let v: Vec<u32> = written(n, |all| {
+            let pieces: Vec<_> = all.chunks(1000).collect();
+            pieces.into_par_iter().enumerate().for_each(|(k, mut f)| {
+                let base = (k * 1000) as u32;
+                let half = f.capacity() / 2;
+                for i in 0..half {
+                    f.push(base + i as u32);
+                }
+                let rest: Vec<u32> = (half..f.capacity()).map(|i| base + i as u32).collect();
+                f.extend_from_slice(&rest);
+            });
+        });
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i as u32));
+    }
+
+    #[test]
+    #[should_panic(expected = "9 of 10 values written")]
+    fn written_refuses_a_gap() {
+        let _: Vec<f32> = written(10, |all| {
+            for (k, mut f) in all.chunks(5).enumerate() {
+                for i in 0..5 - k {
+                    f.push(i as f32);
+                }
+            }
+        });
+    }
+
+    #[test]
+    #[should_panic(expected = "0 of 4 values written")]
+    fn written_does_not_count_a_forgotten_piece() {
+        let _: Vec<f32> = written(4, |mut all| {
+            all.extend_from_slice(&[1.0; 4]);
+            std::mem::forget(all);
+        });
     }
 
     #[test]

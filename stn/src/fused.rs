@@ -30,6 +30,7 @@ use crate::sampler::separable::{grid_grad_row, sample_row, scatter_row, FillAxis
 use crate::sampler::{bicubic, nearest};
 use crate::transforms::{base_axis, check_theta};
 use crate::{Mode, SampleOptions};
+use engine::parallel::Filler;
 use engine::{Tensor, Var};
 use rayon::prelude::*;
 
@@ -304,18 +305,19 @@ fn fused_bilinear(
     let (in_plane, out_plane, isa) = (h * w, ho * wo, Isa::detect());
 
     // Forward, eq. (3): one task per batch item, all its channels.
-    let mut out = engine::parallel::zeros(n * c * out_plane);
-    if out_plane > 0 {
-        out.par_chunks_mut(c * out_plane)
-            .enumerate()
-            .for_each(|(b, out_b)| {
-                let mut pieces: Vec<&mut [f32]> = out_b.chunks_mut(out_plane).collect();
-                let planes = Planes::item(u.data(), b, c, h, w);
-                bilinear_kernels::forward(isa, planes, opts, 0, &mut pieces, |q, sx, sy| {
-                    src.points(b, q, sx, sy)
-                });
+    let out = engine::parallel::written(n * c * out_plane, |all| {
+        if out_plane == 0 || c == 0 {
+            return;
+        }
+        let items: Vec<Filler<f32>> = all.chunks(c * out_plane).collect();
+        items.into_par_iter().enumerate().for_each(|(b, out_b)| {
+            let mut pieces: Vec<Filler<f32>> = out_b.chunks(out_plane).collect();
+            let planes = Planes::item(u.data(), b, c, h, w);
+            bilinear_kernels::forward(isa, planes, opts, 0, &mut pieces, |q, sx, sy| {
+                src.points(b, q, sx, sy)
             });
-    }
+        });
+    });
     let out = Tensor::from_vec(out, &[n, c, ho, wo]);
 
     Var::custom_op("fused_sample", &[input, theta], out, move |g, needs| {

@@ -40,7 +40,9 @@ pub use coords::MAX_SIDE;
 pub use options::{Mode, Padding, SampleOptions};
 pub use var::grid_sample_var;
 
+use bilinear::BLOCK;
 use bilinear_kernels::{Isa, Planes};
+use engine::parallel::Filler;
 use engine::Tensor;
 use rayon::prelude::*;
 use separable::{grid_grad_row, sample_row, scatter_row, FillAxis, RowTaps};
@@ -197,29 +199,30 @@ impl Shapes {
 }
 
 /// Runs `job(item, first pixel, pieces)` over the forward tasks: (batch item,
-/// block of output rows), each holding that block of every channel's output
+/// block of output rows), each writing that block of every channel's output
 /// plane. The split depends only on the shapes.
-fn forward_tasks(s: &Shapes, job: impl Fn(usize, usize, &mut [&mut [f32]]) + Sync) -> Tensor {
+fn forward_tasks(s: &Shapes, job: impl Fn(usize, usize, &mut [Filler<f32>]) + Sync) -> Tensor {
     let out_plane = s.ho * s.wo;
-    let mut out = engine::parallel::zeros(s.n * s.c * out_plane);
-    if out.is_empty() {
-        return Tensor::from_vec(out, &[s.n, s.c, s.ho, s.wo]);
-    }
-    let rows = s.rows_per_task();
-    let blocks = s.ho.div_ceil(rows);
-    let mut tasks: Vec<(usize, usize, Vec<&mut [f32]>)> = Vec::with_capacity(s.n * blocks);
-    for (b, out_n) in out.chunks_mut(s.c * out_plane).enumerate() {
-        let first = tasks.len();
-        tasks.extend((0..blocks).map(|k| (b, k * rows * s.wo, Vec::with_capacity(s.c))));
-        for plane in out_n.chunks_mut(out_plane) {
-            for (k, piece) in plane.chunks_mut(rows * s.wo).enumerate() {
-                tasks[first + k].2.push(piece);
+    let out = engine::parallel::written(s.n * s.c * out_plane, |all| {
+        if out_plane == 0 || s.c == 0 {
+            return;
+        }
+        let rows = s.rows_per_task();
+        let blocks = s.ho.div_ceil(rows);
+        let mut tasks: Vec<(usize, usize, Vec<Filler<f32>>)> = Vec::with_capacity(s.n * blocks);
+        for (b, out_n) in all.chunks(s.c * out_plane).enumerate() {
+            let first = tasks.len();
+            tasks.extend((0..blocks).map(|k| (b, k * rows * s.wo, Vec::with_capacity(s.c))));
+            for plane in out_n.chunks(out_plane) {
+                for (k, piece) in plane.chunks(rows * s.wo).enumerate() {
+                    tasks[first + k].2.push(piece);
+                }
             }
         }
-    }
-    tasks
-        .into_par_iter()
-        .for_each(|(b, p0, mut pieces)| job(b, p0, &mut pieces));
+        tasks
+            .into_par_iter()
+            .for_each(|(b, p0, mut pieces)| job(b, p0, &mut pieces));
+    });
     Tensor::from_vec(out, &[s.n, s.c, s.ho, s.wo])
 }
 
@@ -248,13 +251,15 @@ fn forward<const K: usize>(
     let in_plane = s.h * s.w;
     forward_tasks(s, |b, p0, pieces| {
         let mut taps = RowTaps::<K>::new(s.wo);
+        let mut row = vec![0.0f32; s.wo];
         let in_n = &inp[b * s.c * in_plane..][..s.c * in_plane];
-        let (row0, nrows) = (p0 / s.wo, pieces[0].len() / s.wo);
+        let (row0, nrows) = (p0 / s.wo, pieces[0].capacity() / s.wo);
         for r in 0..nrows {
             let grid_row = &grd[(b * s.ho + row0 + r) * s.wo * 2..][..s.wo * 2];
             taps.compute(grid_row, s.h, s.w, fill, opts);
             for (plane, piece) in in_n.chunks_exact(in_plane).zip(pieces.iter_mut()) {
-                sample_row(plane, s.w, &taps, &mut piece[r * s.wo..][..s.wo]);
+                sample_row(plane, s.w, &taps, &mut row);
+                piece.extend_from_slice(&row);
             }
         }
     })
@@ -276,66 +281,89 @@ fn backward_bilinear(
     let (inp, grd, gout) = (input.data(), grid.data(), grad_output.data());
     let (in_plane, out_plane, isa) = (s.h * s.w, s.ho * s.wo, Isa::detect());
     let mut gin = need_input.then(|| engine::parallel::zeros(s.n * s.c * in_plane));
-    let mut ggrid = need_grid.then(|| engine::parallel::zeros(s.n * out_plane * 2));
-    if s.n * s.c * in_plane > 0 && out_plane > 0 && (need_input || need_grid) {
-        // The item's pieces: input planes, points, ∂output planes.
-        let item = |b: usize| {
-            let planes = Planes::item(inp, b, s.c, s.h, s.w);
-            let pts = &grd[b * out_plane * 2..][..out_plane * 2];
-            (planes, pts, &gout[b * s.c * out_plane..][..s.c * out_plane])
-        };
-        let run = |b: usize, (p0, len), du: Option<&mut [f32]>, gg: Option<&mut [f32]>| {
-            let (planes, pts, go) = item(b);
-            let need_grid = gg.is_some();
-            let mut gg = gg;
-            bilinear_kernels::backward(
-                isa,
-                planes,
-                opts,
-                go,
-                out_plane,
-                (p0, len),
-                du,
-                need_grid,
-                |p, xs, ys| split_xy(&pts[2 * p..], xs, ys),
-                |p, gx, gy| {
-                    if let Some(gg) = gg.as_deref_mut() {
-                        let dst = &mut gg[2 * (p - p0)..][..2 * gx.len()];
-                        for ((d, &x), &y) in dst.chunks_exact_mut(2).zip(gx).zip(gy) {
-                            d[0] = x;
-                            d[1] = y;
-                        }
-                    }
-                },
-            );
-        };
-        match (gin.as_deref_mut(), ggrid.as_deref_mut()) {
-            (Some(gi), gg) => {
-                let mut gg_items: Vec<Option<&mut [f32]>> = match gg {
-                    Some(gg) => gg.chunks_mut(out_plane * 2).map(Some).collect(),
-                    None => (0..s.n).map(|_| None).collect(),
-                };
-                gi.par_chunks_mut(s.c * in_plane)
-                    .zip(gg_items.par_iter_mut())
-                    .enumerate()
-                    .for_each(|(b, (du, gg))| run(b, (0, out_plane), Some(du), gg.take()));
-            }
-            (None, Some(gg)) => {
-                let rows = s.rows_per_task();
-                gg.par_chunks_mut(out_plane * 2)
-                    .enumerate()
-                    .for_each(|(b, gg_b)| {
-                        gg_b.par_chunks_mut(rows * s.wo * 2)
-                            .enumerate()
-                            .for_each(|(k, chunk)| {
-                                let range = (k * rows * s.wo, chunk.len() / 2);
-                                run(b, range, None, Some(chunk));
-                            });
-                    });
-            }
-            (None, None) => {}
-        }
+    let grid_len = s.n * out_plane * 2;
+    if s.n * s.c * in_plane == 0 || out_plane == 0 {
+        // Nothing to sample: ∂U and ∂grid are zero (or empty).
+        let ggrid = need_grid.then(|| engine::parallel::zeros(grid_len));
+        return finish(gin, ggrid, s, grid);
     }
+    // Backward of output pixels `p0 .. p0 + len` of item `b`, ∂grid written
+    // into `gg` (interleaved x, y) when given.
+    let run = |b: usize, (p0, len), du: Option<&mut [f32]>, mut gg: Option<&mut Filler<f32>>| {
+        let planes = Planes::item(inp, b, s.c, s.h, s.w);
+        let pts = &grd[b * out_plane * 2..][..out_plane * 2];
+        let go = &gout[b * s.c * out_plane..][..s.c * out_plane];
+        let need_grid = gg.is_some();
+        let mut xy = [0.0f32; 2 * BLOCK];
+        bilinear_kernels::backward(
+            isa,
+            planes,
+            opts,
+            go,
+            out_plane,
+            (p0, len),
+            du,
+            need_grid,
+            |p, xs, ys| split_xy(&pts[2 * p..], xs, ys),
+            |_, gx, gy| {
+                if let Some(gg) = gg.as_deref_mut() {
+                    let xy = &mut xy[..2 * gx.len()];
+                    for ((d, &x), &y) in xy.chunks_exact_mut(2).zip(gx).zip(gy) {
+                        d[0] = x;
+                        d[1] = y;
+                    }
+                    gg.extend_from_slice(xy);
+                }
+            },
+        );
+    };
+    let ggrid = match gin.as_deref_mut() {
+        Some(gi) => {
+            let mut items = |gg_items: Vec<Option<Filler<f32>>>| {
+                gi.par_chunks_mut(s.c * in_plane)
+                    .zip(gg_items)
+                    .enumerate()
+                    .for_each(|(b, (du, mut gg))| run(b, (0, out_plane), Some(du), gg.as_mut()));
+            };
+            if need_grid {
+                Some(engine::parallel::written(grid_len, |all| {
+                    items(all.chunks(out_plane * 2).map(Some).collect())
+                }))
+            } else {
+                items((0..s.n).map(|_| None).collect());
+                None
+            }
+        }
+        None if need_grid => {
+            let rows = s.rows_per_task();
+            Some(engine::parallel::written(grid_len, |all| {
+                let tasks: Vec<(usize, usize, Filler<f32>)> = all
+                    .chunks(out_plane * 2)
+                    .enumerate()
+                    .flat_map(|(b, gg_b)| {
+                        gg_b.chunks(rows * s.wo * 2)
+                            .enumerate()
+                            .map(move |(k, chunk)| (b, k * rows * s.wo, chunk))
+                    })
+                    .collect();
+                tasks.into_par_iter().for_each(|(b, p0, mut chunk)| {
+                    let len = chunk.capacity() / 2;
+                    run(b, (p0, len), None, Some(&mut chunk));
+                });
+            }))
+        }
+        None => None,
+    };
+    finish(gin, ggrid, s, grid)
+}
+
+/// The backward's results as tensors of the input's and the grid's shapes.
+fn finish(
+    gin: Option<Vec<f32>>,
+    ggrid: Option<Vec<f32>>,
+    s: &Shapes,
+    grid: &Tensor,
+) -> (Option<Tensor>, Option<Tensor>) {
     (
         gin.map(|g| Tensor::from_vec(g, &[s.n, s.c, s.h, s.w])),
         ggrid.map(|g| Tensor::from_vec(g, grid.shape())),
