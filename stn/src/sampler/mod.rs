@@ -209,19 +209,24 @@ fn forward_tasks(s: &Shapes, job: impl Fn(usize, usize, &mut [Filler<f32>]) + Sy
         }
         let rows = s.rows_per_task();
         let blocks = s.ho.div_ceil(rows);
-        let mut tasks: Vec<(usize, usize, Vec<Filler<f32>>)> = Vec::with_capacity(s.n * blocks);
-        for (b, out_n) in all.chunks(s.c * out_plane).enumerate() {
-            let first = tasks.len();
-            tasks.extend((0..blocks).map(|k| (b, k * rows * s.wo, Vec::with_capacity(s.c))));
-            for plane in out_n.chunks(out_plane) {
-                for (k, piece) in plane.chunks(rows * s.wo).enumerate() {
-                    tasks[first + k].2.push(piece);
-                }
-            }
+        // One flat list, task by task, each task's pieces channel by channel
+        // (one allocation, not one per task).
+        let mut slots: Vec<Option<Filler<f32>>> = (0..s.n * blocks * s.c).map(|_| None).collect();
+        let pieces = all
+            .chunks(out_plane)
+            .flat_map(|plane| plane.chunks(rows * s.wo));
+        for (i, piece) in pieces.enumerate() {
+            // Piece `i` is row block k of channel ch of item b.
+            let (b, ch, k) = (i / (s.c * blocks), i / blocks % s.c, i % blocks);
+            slots[(b * blocks + k) * s.c + ch] = Some(piece);
         }
+        let mut tasks: Vec<Filler<f32>> = slots.into_iter().flatten().collect();
         tasks
-            .into_par_iter()
-            .for_each(|(b, p0, mut pieces)| job(b, p0, &mut pieces));
+            .par_chunks_mut(s.c)
+            .enumerate()
+            .for_each(|(t, pieces)| {
+                job(t / blocks, t % blocks * rows * s.wo, pieces);
+            });
     });
     Tensor::from_vec(out, &[s.n, s.c, s.ho, s.wo])
 }
