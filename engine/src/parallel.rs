@@ -135,6 +135,19 @@ impl<'a, T: Copy> Filler<'a, T> {
         self.len += v.len();
     }
 
+    /// Writes `a[0], b[0], a[1], b[1], …` after the values written so far
+    /// (the slices must have one length; panics if it overflows).
+    #[inline]
+    pub fn extend_interleaved(&mut self, a: &[T], b: &[T]) {
+        assert_eq!(a.len(), b.len(), "extend_interleaved: lengths differ");
+        let dst = &mut self.slots[self.len..self.len + 2 * a.len()];
+        for ((d, &x), &y) in dst.chunks_exact_mut(2).zip(a).zip(b) {
+            put(&mut d[0], x);
+            put(&mut d[1], y);
+        }
+        self.len += 2 * a.len();
+    }
+
     /// Cuts this piece into pieces of `size` elements (the last may be
     /// shorter), like `chunks_mut`. Values already written here are dropped
     /// from the count: the new pieces start empty.
@@ -262,7 +275,11 @@ mod tests {
                     f.push(base + i as u32);
                 }
                 let rest: Vec<u32> = (half..f.capacity()).map(|i| base + i as u32).collect();
-                f.extend_from_slice(&rest);
+                let (two, tail) = rest.split_at(rest.len() / 2 * 2);
+                let (evens, odds): (Vec<u32>, Vec<u32>) =
+                    two.chunks(2).map(|p| (p[0], p[1])).unzip();
+                f.extend_interleaved(&evens, &odds);
+                f.extend_from_slice(tail);
             });
         });
         assert!(v.iter().enumerate().all(|(i, &x)| x == i as u32));

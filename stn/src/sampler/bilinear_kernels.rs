@@ -328,9 +328,7 @@ fn backward_one<const L: u8>(
             scatter(du, c, g);
         }
         if job.need_grid {
-            gx[..n].fill(0.0);
-            gy[..n].fill(0.0);
-            grid_grad::<L>(data, c, g, gx, gy);
+            grid_grad::<L, false>(data, c, g, gx, gy);
             to_grid_units(c, gx, gy);
             grid_sink(p, &gx[..n], &gy[..n]);
         }
@@ -383,7 +381,7 @@ fn backward_blocks<const L: u8>(
                 }
                 if job.need_grid {
                     let u = &data[ch * plane..][..plane];
-                    grid_grad::<L>(u, c, g, &mut gx[k], &mut gy[k]);
+                    grid_grad::<L, true>(u, c, g, &mut gx[k], &mut gy[k]);
                 }
             }
         }
@@ -499,9 +497,11 @@ fn scatter(du: &mut [f32], c: &Corners, g: &[f32]) {
 }
 
 /// Eq. (7) for one channel: adds g · ∂V/∂x and g · ∂V/∂y (pixel units) of
-/// each point into `gx`, `gy`.
+/// each point into `gx`, `gy`, or with `ACC` false writes them there, as
+/// 0 + g · ∂V/∂x: the same bits as adding into zeros, without zeroing first
+/// (a `memset` call per block, 7% of one-channel ∂grid).
 #[inline(always)]
-fn grid_grad<const L: u8>(
+fn grid_grad<const L: u8, const ACC: bool>(
     u: &[f32],
     c: &Corners,
     g: &[f32],
@@ -511,18 +511,18 @@ fn grid_grad<const L: u8>(
     #[cfg(target_arch = "x86_64")]
     match L {
         // SAFETY: as in `blend`.
-        AVX512 => unsafe { avx512::grid_grad(u, c, g, gx, gy) },
+        AVX512 => unsafe { avx512::grid_grad::<ACC>(u, c, g, gx, gy) },
         // SAFETY: as in `blend`.
-        AVX2 => unsafe { avx2::grid_grad(u, c, g, gx, gy, 0) },
-        _ => grid_grad_from(u, c, g, gx, gy, 0),
+        AVX2 => unsafe { avx2::grid_grad::<ACC>(u, c, g, gx, gy, 0) },
+        _ => grid_grad_from::<ACC>(u, c, g, gx, gy, 0),
     }
     #[cfg(not(target_arch = "x86_64"))]
-    grid_grad_from(u, c, g, gx, gy, 0);
+    grid_grad_from::<ACC>(u, c, g, gx, gy, 0);
 }
 
 /// The portable grid gradient of points `from..` (also the AVX2 tail).
 #[inline(always)]
-fn grid_grad_from(
+fn grid_grad_from<const ACC: bool>(
     u: &[f32],
     c: &Corners,
     g: &[f32],
@@ -534,8 +534,9 @@ fn grid_grad_from(
     let last = u.len() - 1;
     for j in from..g.len() {
         let (dx, dy) = Point::at(c, j, last).grad(u);
-        gx[j] += g[j] * dx;
-        gy[j] += g[j] * dy;
+        let (x0, y0) = if ACC { (gx[j], gy[j]) } else { (0.0, 0.0) };
+        gx[j] = x0 + g[j] * dx;
+        gy[j] = y0 + g[j] * dy;
     }
 }
 
@@ -753,7 +754,7 @@ mod avx2 {
 
     /// [`super::grid_grad_from`], 8 points at a time from point `from` on.
     #[target_feature(enable = "avx2")]
-    pub(super) fn grid_grad(
+    pub(super) fn grid_grad<const ACC: bool>(
         u: &[f32],
         c: &Corners,
         g: &[f32],
@@ -780,13 +781,16 @@ mod avx2 {
                 // SAFETY: `s` is 8 readable f32s.
                 unsafe { _mm256_loadu_ps(s.as_ptr()) }
             };
-            let nx = _mm256_add_ps(load(gx, j), _mm256_mul_ps(gj, dx));
-            let ny = _mm256_add_ps(load(gy, j), _mm256_mul_ps(gj, dy));
-            store(gx, j, nx);
-            store(gy, j, ny);
+            let (x0, y0) = if ACC {
+                (load(gx, j), load(gy, j))
+            } else {
+                (_mm256_setzero_ps(), _mm256_setzero_ps())
+            };
+            store(gx, j, _mm256_add_ps(x0, _mm256_mul_ps(gj, dx)));
+            store(gy, j, _mm256_add_ps(y0, _mm256_mul_ps(gj, dy)));
             j += 8;
         }
-        grid_grad_from(u, c, g, gx, gy, j);
+        grid_grad_from::<ACC>(u, c, g, gx, gy, j);
     }
 }
 
@@ -991,7 +995,7 @@ mod avx512 {
 
     /// `avx2::grid_grad`, 16 points at a time (the tail goes to it).
     #[target_feature(enable = "avx512f,avx2")]
-    pub(super) fn grid_grad(
+    pub(super) fn grid_grad<const ACC: bool>(
         u: &[f32],
         c: &Corners,
         g: &[f32],
@@ -1007,14 +1011,17 @@ mod avx512 {
                 let w = weights_and_derivatives(c, j);
                 let (dx, dy) = grad16(&rows, u, &top, &bottom, &w);
                 let gj = load(g, j);
-                let nx = _mm512_add_ps(load(gx, j), _mm512_mul_ps(gj, dx));
-                let ny = _mm512_add_ps(load(gy, j), _mm512_mul_ps(gj, dy));
-                store(gx, j, nx);
-                store(gy, j, ny);
+                let (x0, y0) = if ACC {
+                    (load(gx, j), load(gy, j))
+                } else {
+                    (_mm512_setzero_ps(), _mm512_setzero_ps())
+                };
+                store(gx, j, _mm512_add_ps(x0, _mm512_mul_ps(gj, dx)));
+                store(gy, j, _mm512_add_ps(y0, _mm512_mul_ps(gj, dy)));
                 j += 16;
             }
         }
-        avx2::grid_grad(u, c, g, gx, gy, j);
+        avx2::grid_grad::<ACC>(u, c, g, gx, gy, j);
     }
 }
 

@@ -40,7 +40,6 @@ pub use coords::MAX_SIDE;
 pub use options::{Mode, Padding, SampleOptions};
 pub use var::grid_sample_var;
 
-use bilinear::BLOCK;
 use bilinear_kernels::{Isa, Planes};
 use engine::parallel::Filler;
 use engine::Tensor;
@@ -299,7 +298,6 @@ fn backward_bilinear(
         let pts = &grd[b * out_plane * 2..][..out_plane * 2];
         let go = &gout[b * s.c * out_plane..][..s.c * out_plane];
         let need_grid = gg.is_some();
-        let mut xy = [0.0f32; 2 * BLOCK];
         bilinear_kernels::backward(
             isa,
             planes,
@@ -312,12 +310,7 @@ fn backward_bilinear(
             |p, xs, ys| split_xy(&pts[2 * p..], xs, ys),
             |_, gx, gy| {
                 if let Some(gg) = gg.as_deref_mut() {
-                    let xy = &mut xy[..2 * gx.len()];
-                    for ((d, &x), &y) in xy.chunks_exact_mut(2).zip(gx).zip(gy) {
-                        d[0] = x;
-                        d[1] = y;
-                    }
-                    gg.extend_from_slice(xy);
+                    gg.extend_interleaved(gx, gy);
                 }
             },
         );
