@@ -291,9 +291,14 @@ fn backward_impl<const L: u8>(
 /// from pixel units to grid units.
 #[inline(always)]
 fn to_grid_units(c: &Corners, gx: &mut [f32; BLOCK], gy: &mut [f32; BLOCK]) {
-    for j in 0..c.len {
-        gx[j] *= c.mult[0][j];
-        gy[j] *= c.mult[1][j];
+    // Zipped slices, not indices: with `j < c.len` the loop kept a bounds
+    // check and ran scalar.
+    let n = c.len;
+    for (g, m) in gx[..n].iter_mut().zip(&c.mult[0][..n]) {
+        *g *= m;
+    }
+    for (g, m) in gy[..n].iter_mut().zip(&c.mult[1][..n]) {
+        *g *= m;
     }
 }
 
