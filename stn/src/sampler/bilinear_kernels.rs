@@ -95,9 +95,11 @@ impl<'a> Planes<'a> {
     }
 }
 
-/// Forward: output pixels `p0 .. p0 + len` of every channel (`outs[ch]`, all
-/// the same length). `points(p, xs, ys)` writes the normalised source points
-/// of output pixels `p, p + 1, …` into `xs` and `ys`.
+/// Forward: appends output pixels `p0 .. p0 + len` of every channel to
+/// `outs[ch]` (all of capacity `len`). Each block is blended into the
+/// scratch `xs` (its points are spent by then) and copied out, so the
+/// output needs no zero-fill. `points(p, xs, ys)` writes the normalised
+/// source points of output pixels `p, p + 1, …` into `xs` and `ys`.
 pub(crate) fn forward(
     isa: Isa,
     input: Planes,
