@@ -168,6 +168,7 @@ fn forward_impl<const L: u8>(
             let n = BLOCK.min(len - start);
             points(p0 + start, &mut xs[..n], &mut ys[..n]);
             c.compute::<false>(&xs[..n], &ys[..n], input.h, input.w, opts);
+            prefetch::<L>(input.data, plane, c);
             blend::<L>(input.data, c, &mut xs[..n]);
             out.extend_from_slice(&xs[..n]);
             start += n;
@@ -185,6 +186,7 @@ fn forward_impl<const L: u8>(
             let n = BLOCK.min(len - first);
             points(p0 + first, &mut xs[..n], &mut ys[..n]);
             c.compute::<false>(&xs[..n], &ys[..n], input.h, input.w, opts);
+            prefetch::<L>(input.data, plane, c);
         }
         for (ch, out) in outs.iter_mut().enumerate() {
             let u = &input.data[ch * plane..][..plane];
@@ -282,7 +284,7 @@ fn backward_impl<const L: u8>(
         backward_one::<L>(job, du, &mut s, points, grid_sink);
     } else if du.is_some() && plane > SMALL_PLANE {
         // The scatter into large planes measured faster point by point.
-        backward_points(job, du, &mut s, points, grid_sink);
+        backward_points::<L>(job, du, &mut s, points, grid_sink);
     } else {
         backward_blocks::<L>(job, du, &mut s, points, grid_sink);
     }
@@ -330,8 +332,10 @@ fn backward_one<const L: u8>(
         let p = job.p0 + start;
         points(p, &mut xs[..n], &mut ys[..n]);
         c.compute::<true>(&xs[..n], &ys[..n], h, w, job.opts);
+        prefetch::<L>(data, h * w, c);
         let g = &job.gout[p..][..n];
         if let Some(du) = du.as_deref_mut() {
+            prefetch::<L>(du, h * w, c);
             scatter(du, c, g);
         }
         if job.need_grid {
@@ -376,6 +380,10 @@ fn backward_blocks<const L: u8>(
             let n = BLOCK.min(job.p0 + job.len - first);
             points(first, &mut xs[..n], &mut ys[..n]);
             c.compute::<true>(&xs[..n], &ys[..n], h, w, job.opts);
+            prefetch::<L>(data, plane, c);
+            if let Some(du) = du.as_deref() {
+                prefetch::<L>(du, plane, c);
+            }
             gx[k][..n].fill(0.0);
             gy[k][..n].fill(0.0);
         }
@@ -413,7 +421,7 @@ const SMALL_PLANE: usize = 1 << 14;
 /// gradient (channels summed in order, as the other loops do) to
 /// `grid_sink`.
 #[inline(always)]
-fn backward_points(
+fn backward_points<const L: u8>(
     job: Backward,
     mut du: Option<&mut [f32]>,
     s: &mut Scratch,
@@ -441,6 +449,10 @@ fn backward_points(
         let p = job.p0 + start;
         points(p, &mut xs[..n], &mut ys[..n]);
         c.compute::<true>(&xs[..n], &ys[..n], h, w, job.opts);
+        prefetch::<L>(data, plane, c);
+        if let Some(du) = du.as_deref() {
+            prefetch::<L>(du, plane, c);
+        }
         for j in 0..n {
             let pt = Point::at(c, j, last);
             let (mut sx, mut sy) = (0.0f32, 0.0f32);
@@ -463,6 +475,39 @@ fn backward_points(
             grid_sink(p, &gx[..n], &gy[..n]);
         }
         start += n;
+    }
+}
+
+/// Points between prefetches. Interleaved runs against 8 and 16: on W6
+/// (which halves the image, so 8 points span a 64-byte line of a row) 4
+/// was 15–20% faster than 8; on W5 (no scaling) all three within 5%.
+const PREFETCH_STEP: usize = 4;
+
+/// Starts loading the pixels the block's points will read, in every
+/// channel, before the gathers ask for them: for planes above
+/// [`SMALL_PLANE`] pixels, which do not stay in cache (the hardware
+/// prefetcher does not follow gathers: W6's forward spent 84% of its time
+/// waiting on them). One address per [`PREFETCH_STEP`] points per tap row.
+/// The portable build leaves it to the hardware. Only timing changes.
+#[inline(always)]
+fn prefetch<const L: u8>(planes: &[f32], plane: usize, c: &Corners) {
+    if L == PORTABLE || plane <= SMALL_PLANE {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    for u in planes.chunks_exact(plane) {
+        for j in (0..c.len).step_by(PREFETCH_STEP) {
+            for row in [&c.off[0], &c.off[2]] {
+                // `wrapping_add`: the offset is inside the plane, and a
+                // prefetch of any address is harmless anyway.
+                let at = u.as_ptr().wrapping_add(row[j] as usize).cast::<i8>();
+                // SAFETY: a prefetch is a hint: it reads nothing the program
+                // sees and never faults, whatever the address.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at)
+                };
+            }
+        }
     }
 }
 
@@ -1158,14 +1203,24 @@ mod tests {
 
     /// Every build this CPU runs gives the portable build's bits, forward
     /// and backward, for every padding and both pixel conventions, with one
-    /// channel and several, and planes of 1 to 784 pixels.
+    /// channel and several, and planes of 1 to 16,900 pixels.
     #[test]
     fn builds_are_bit_identical() {
         for isa in Isa::available() {
             for padding in [Padding::Zeros, Padding::Border, Padding::Reflection] {
                 for ac in [false, true] {
                     let opts = SampleOptions::new(Mode::Bilinear, padding).align_corners(ac);
-                    for (c, h, w) in [(1, 9, 11), (3, 1, 7), (2, 28, 28), (1, 1, 1), (5, 1, 1)] {
+                    // 130×130 is above SMALL_PLANE: the prefetching loops.
+                    let shapes = [
+                        (1, 9, 11),
+                        (3, 1, 7),
+                        (2, 28, 28),
+                        (1, 1, 1),
+                        (5, 1, 1),
+                        (1, 130, 130),
+                        (2, 130, 130),
+                    ];
+                    for (c, h, w) in shapes {
                         let want = run(Isa::Portable, opts, c, h, w);
                         let got = run(isa, opts, c, h, w);
                         assert!(want == got, "{opts:?} c={c} {h}x{w} ({isa:?})");
