@@ -138,6 +138,33 @@ impl<'a, T: Copy> Filler<'a, T> {
         self.len += 2 * a.len();
     }
 
+    /// Fills the rest of this piece with `T::default()` (zero) and hands
+    /// the whole piece out for reading and writing: for outputs that are
+    /// accumulated into, zeroed by the task that adds into them while they
+    /// are in its cache, instead of by a pass of their own.
+    pub fn zeroed(mut self) -> &'a mut [T]
+    where
+        T: Default,
+    {
+        let slots = std::mem::take(&mut self.slots);
+        for slot in &mut slots[self.len..] {
+            put(slot, T::default());
+        }
+        self.done.fetch_add(slots.len(), Ordering::Relaxed);
+        // `self` now holds nothing: its drop adds 0.
+        self.len = 0;
+        #[cfg(feature = "safe-buffers")]
+        return slots;
+        // SAFETY: every slot holds a value: the first `len` were written by
+        // `put` (the filler's invariant) and the rest just now, and
+        // `MaybeUninit<T>` has `T`'s size and alignment, so the slice of
+        // initialised slots may be viewed as `[T]` for the same lifetime.
+        #[cfg(not(feature = "safe-buffers"))]
+        unsafe {
+            &mut *(slots as *mut [Slot<T>] as *mut [T])
+        }
+    }
+
     /// Cuts this piece into pieces of `size` elements (the last may be
     /// shorter), like `chunks_mut`. Values already written here are dropped
     /// from the count: the new pieces start empty.
@@ -274,6 +301,20 @@ mod tests {
             });
         });
         assert!(v.iter().enumerate().all(|(i, &x)| x == i as u32));
+    }
+
+    #[test]
+    fn zeroed_pieces_keep_their_values_and_zero_the_rest() {
+        let v: Vec<f32> = written(7, |all| {
+            let mut pieces = all.chunks(4);
+            let mut a = pieces.next().unwrap();
+            a.push(5.0);
+            let a = a.zeroed();
+            a[2] += 1.5;
+            let b = pieces.next().unwrap().zeroed();
+            b[2] = 9.0;
+        });
+        assert_eq!(v, [5.0, 0.0, 1.5, 0.0, 0.0, 0.0, 9.0]);
     }
 
     #[test]

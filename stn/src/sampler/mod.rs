@@ -284,10 +284,10 @@ fn backward_bilinear(
 ) -> (Option<Tensor>, Option<Tensor>) {
     let (inp, grd, gout) = (input.data(), grid.data(), grad_output.data());
     let (in_plane, out_plane, isa) = (s.h * s.w, s.ho * s.wo, Isa::detect());
-    let mut gin = need_input.then(|| engine::parallel::zeros(s.n * s.c * in_plane));
-    let grid_len = s.n * out_plane * 2;
-    if s.n * s.c * in_plane == 0 || out_plane == 0 {
+    let (du_len, grid_len) = (s.n * s.c * in_plane, s.n * out_plane * 2);
+    if du_len == 0 || out_plane == 0 {
         // Nothing to sample: ∂U and ∂grid are zero (or empty).
+        let gin = need_input.then(|| engine::parallel::zeros(du_len));
         let ggrid = need_grid.then(|| engine::parallel::zeros(grid_len));
         return finish(gin, ggrid, s, grid);
     }
@@ -315,26 +315,33 @@ fn backward_bilinear(
             },
         );
     };
-    let ggrid = match gin.as_deref_mut() {
-        Some(gi) => {
-            let mut items = |gg_items: Vec<Option<Filler<f32>>>| {
-                gi.par_chunks_mut(s.c * in_plane)
-                    .zip(gg_items)
-                    .enumerate()
-                    .for_each(|(b, (du, mut gg))| run(b, (0, out_plane), Some(du), gg.as_mut()));
-            };
-            if need_grid {
-                Some(engine::parallel::written(grid_len, |all| {
-                    items(all.chunks(out_plane * 2).map(Some).collect())
-                }))
-            } else {
-                items((0..s.n).map(|_| None).collect());
-                None
-            }
+    // With ∂U: one task per batch item, which zeroes that item's ∂U planes
+    // itself (while they are in its cache, not in a pass of their own).
+    let items = |du_items: Vec<Filler<f32>>, gg_items: Vec<Option<Filler<f32>>>| {
+        du_items
+            .into_par_iter()
+            .zip(gg_items)
+            .enumerate()
+            .for_each(|(b, (du, mut gg))| run(b, (0, out_plane), Some(du.zeroed()), gg.as_mut()));
+    };
+    let (gin, ggrid) = match (need_input, need_grid) {
+        (true, _) => {
+            let mut ggrid = None;
+            let gin = engine::parallel::written(du_len, |all_du| {
+                let du_items = all_du.chunks(s.c * in_plane).collect();
+                if need_grid {
+                    ggrid = Some(engine::parallel::written(grid_len, |all| {
+                        items(du_items, all.chunks(out_plane * 2).map(Some).collect())
+                    }));
+                } else {
+                    items(du_items, (0..s.n).map(|_| None).collect());
+                }
+            });
+            (Some(gin), ggrid)
         }
-        None if need_grid => {
+        (false, true) => {
             let rows = s.rows_per_task();
-            Some(engine::parallel::written(grid_len, |all| {
+            let gg = engine::parallel::written(grid_len, |all| {
                 let tasks: Vec<(usize, usize, Filler<f32>)> = all
                     .chunks(out_plane * 2)
                     .enumerate()
@@ -348,9 +355,10 @@ fn backward_bilinear(
                     let len = chunk.capacity() / 2;
                     run(b, (p0, len), None, Some(&mut chunk));
                 });
-            }))
+            });
+            (None, Some(gg))
         }
-        None => None,
+        (false, false) => (None, None),
     };
     finish(gin, ggrid, s, grid)
 }
