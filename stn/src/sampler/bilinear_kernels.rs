@@ -278,13 +278,9 @@ fn backward_impl<const L: u8>(
     points: impl FnMut(usize, &mut [f32], &mut [f32]),
     grid_sink: impl FnMut(usize, &[f32], &[f32]),
 ) {
-    let (chans, plane) = (job.input.c, job.input.h * job.input.w);
     let mut s = Scratch::take();
-    if chans == 1 {
+    if job.input.c == 1 {
         backward_one::<L>(job, du, &mut s, points, grid_sink);
-    } else if du.is_some() && plane > SMALL_PLANE {
-        // The scatter into large planes measured faster point by point.
-        backward_points::<L>(job, du, &mut s, points, grid_sink);
     } else {
         backward_blocks::<L>(job, du, &mut s, points, grid_sink);
     }
@@ -411,72 +407,10 @@ fn backward_blocks<const L: u8>(
     }
 }
 
-/// Pixels per plane up to which several channels run channel after channel
-/// even with ∂U (W4's 28×28 planes: 2× faster so; W5's 224×224: 13% slower).
+/// Pixels per plane above which the taps are prefetched ([`prefetch`]):
+/// W1–W4's planes (784 to 3,600 pixels) stay in cache, W5's 224×224 ones
+/// do not.
 const SMALL_PLANE: usize = 1 << 14;
-
-/// The backward of several large planes with ∂U, point by point with each
-/// point's offsets and weights loaded once for all channels: adds eq. (6)
-/// into `du`, each plane in point order (deterministic), and hands the grid
-/// gradient (channels summed in order, as the other loops do) to
-/// `grid_sink`.
-#[inline(always)]
-fn backward_points<const L: u8>(
-    job: Backward,
-    mut du: Option<&mut [f32]>,
-    s: &mut Scratch,
-    mut points: impl FnMut(usize, &mut [f32], &mut [f32]),
-    mut grid_sink: impl FnMut(usize, &[f32], &[f32]),
-) {
-    let Planes {
-        data,
-        c: chans,
-        h,
-        w,
-    } = job.input;
-    let (plane, last) = (h * w, h * w - 1);
-    let Scratch {
-        c: cs,
-        xs,
-        ys,
-        gx,
-        gy,
-    } = s;
-    let (c, gx, gy) = (&mut cs[0], &mut gx[0], &mut gy[0]);
-    let mut start = 0;
-    while start < job.len {
-        let n = BLOCK.min(job.len - start);
-        let p = job.p0 + start;
-        points(p, &mut xs[..n], &mut ys[..n]);
-        c.compute::<true>(&xs[..n], &ys[..n], h, w, job.opts);
-        prefetch::<L>(data, plane, c);
-        if let Some(du) = du.as_deref() {
-            prefetch::<L>(du, plane, c);
-        }
-        for j in 0..n {
-            let pt = Point::at(c, j, last);
-            let (mut sx, mut sy) = (0.0f32, 0.0f32);
-            for ch in 0..chans {
-                let g = job.gout[ch * job.gout_plane + p + j];
-                if let Some(du) = du.as_deref_mut() {
-                    pt.scatter(&mut du[ch * plane..][..plane], g);
-                }
-                if job.need_grid {
-                    let (dx, dy) = pt.grad(&data[ch * plane..][..plane]);
-                    sx += g * dx;
-                    sy += g * dy;
-                }
-            }
-            // Chain rule through padding and unnormalisation.
-            gx[j] = sx * c.mult[0][j];
-            gy[j] = sy * c.mult[1][j];
-        }
-        if job.need_grid {
-            grid_sink(p, &gx[..n], &gy[..n]);
-        }
-        start += n;
-    }
-}
 
 /// Points between prefetches. Interleaved runs against 8 and 16: on W6
 /// (which halves the image, so 8 points span a 64-byte line of a row) 4
@@ -1166,14 +1100,17 @@ mod tests {
         all
     }
 
-    /// Several channels go through the point-by-point kernels, one channel
-    /// through the gathering ones: both must give each channel the same bits
-    /// (∂grid of the pair = the sum of the two single-channel ∂grids).
+    /// Several channels run channel after channel over super-blocks, one
+    /// channel block by block: both must give each channel the same bits
+    /// (∂grid of the pair = the sum of the two single-channel ∂grids), on a
+    /// small plane and on one large enough to be prefetched.
     #[test]
     fn channels_together_equal_channels_alone() {
-        let (h, w) = (13, 17);
         let isa = Isa::detect();
-        for padding in [Padding::Zeros, Padding::Border, Padding::Reflection] {
+        for ((h, w), padding) in [(13, 17), (130, 130)]
+            .into_iter()
+            .flat_map(|hw| [Padding::Zeros, Padding::Border, Padding::Reflection].map(|p| (hw, p)))
+        {
             let opts = SampleOptions::new(Mode::Bilinear, padding);
             let pair = run(isa, opts, 2, h, w);
             let (data, _, gout) = case(2, h, w, 203);
@@ -1231,7 +1168,7 @@ mod tests {
     }
 
     /// With ∂U and without it, the several-channel ∂grid is the same (the
-    /// AVX-512 build computes it in another loop when ∂U is not wanted).
+    /// scatter into ∂U must not disturb it).
     #[test]
     fn grid_gradient_alone_equals_grid_gradient_with_du() {
         let (c, h, w, len) = (3, 13, 17, 203);
