@@ -328,7 +328,10 @@ fn backward_one<const L: u8>(
         let p = job.p0 + start;
         points(p, &mut xs[..n], &mut ys[..n]);
         c.compute::<true>(&xs[..n], &ys[..n], h, w, job.opts);
-        prefetch::<L>(data, h * w, c);
+        if job.need_grid {
+            // Only eq. (7) reads the input.
+            prefetch::<L>(data, h * w, c);
+        }
         let g = &job.gout[p..][..n];
         if let Some(du) = du.as_deref_mut() {
             prefetch::<L>(du, h * w, c);
@@ -376,7 +379,9 @@ fn backward_blocks<const L: u8>(
             let n = BLOCK.min(job.p0 + job.len - first);
             points(first, &mut xs[..n], &mut ys[..n]);
             c.compute::<true>(&xs[..n], &ys[..n], h, w, job.opts);
-            prefetch::<L>(data, plane, c);
+            if job.need_grid {
+                prefetch::<L>(data, plane, c);
+            }
             if let Some(du) = du.as_deref() {
                 prefetch::<L>(du, plane, c);
             }

@@ -315,17 +315,16 @@ fn backward_bilinear(
             },
         );
     };
-    // With ∂U: one task per batch item, which zeroes that item's ∂U planes
-    // itself (while they are in its cache, not in a pass of their own).
-    let items = |du_items: Vec<Filler<f32>>, gg_items: Vec<Option<Filler<f32>>>| {
-        du_items
-            .into_par_iter()
-            .zip(gg_items)
-            .enumerate()
-            .for_each(|(b, (du, mut gg))| run(b, (0, out_plane), Some(du.zeroed()), gg.as_mut()));
-    };
     let (gin, ggrid) = match (need_input, need_grid) {
         (true, _) => {
+            // One task per batch item, which zeroes that item's ∂U planes
+            // itself (while they are in its cache, not in a pass of their own).
+            let items =
+                |du_items: Vec<Filler<f32>>, gg_items: Vec<Option<Filler<f32>>>| {
+                    du_items.into_par_iter().zip(gg_items).enumerate().for_each(
+                        |(b, (du, mut gg))| run(b, (0, out_plane), Some(du.zeroed()), gg.as_mut()),
+                    );
+                };
             let mut ggrid = None;
             let gin = engine::parallel::written(du_len, |all_du| {
                 let du_items = all_du.chunks(s.c * in_plane).collect();
