@@ -759,6 +759,66 @@ mod tests {
         }
     }
 
+    /// ∂grid alone (no ∂U): the bits of `backward` with `du` = None.
+    fn grid_alone(isa: Isa, opts: SampleOptions, c: usize, h: usize, w: usize) -> Vec<u32> {
+        let len = 203;
+        let (data, pts, gout) = case(c, h, w, len);
+        let planes = Planes {
+            data: &data,
+            c,
+            h,
+            w,
+        };
+        let mut gg = vec![0.0f32; 2 * len];
+        backward(
+            isa,
+            planes,
+            opts,
+            &gout,
+            len,
+            (0, len),
+            None,
+            true,
+            |p, xs, ys| {
+                for (k, (x, y)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
+                    (*x, *y) = (pts[2 * (p + k)], pts[2 * (p + k) + 1]);
+                }
+            },
+            |p, gx, gy| {
+                for (k, (&x, &y)) in gx.iter().zip(gy).enumerate() {
+                    (gg[2 * (p + k)], gg[2 * (p + k) + 1]) = (x, y);
+                }
+            },
+        );
+        bits(&gg)
+    }
+
+    /// ∂grid alone (the one-channel loop without the scatter) gives every
+    /// build the bits of the portable build's ∂grid computed with ∂U.
+    #[test]
+    fn grid_gradient_alone_is_bit_identical_in_every_build() {
+        for isa in Isa::available() {
+            for padding in [Padding::Zeros, Padding::Border, Padding::Reflection] {
+                for ac in [false, true] {
+                    let opts = SampleOptions::new(Mode::Bilinear, padding).align_corners(ac);
+                    for (c, h, w) in [
+                        (1, 9, 11),
+                        (1, 1, 7),
+                        (1, 2, 1),
+                        (1, 1, 1),
+                        (1, 28, 28),
+                        (1, 130, 130),
+                        (2, 9, 11),
+                    ] {
+                        let want = run(Isa::Portable, opts, c, h, w);
+                        let got = grid_alone(isa, opts, c, h, w);
+                        assert!(want[c + 1] == got, "{opts:?} c={c} {h}x{w} ({isa:?})");
+                    }
+                }
+            }
+        }
+    }
+
     /// With ∂U and without it, the several-channel ∂grid is the same (the
     /// scatter into ∂U must not disturb it).
     #[test]
