@@ -12,7 +12,12 @@
 //! Several channels are sampled channel after channel over up to
 //! [`SUPER`] blocks whose corners were computed first, so the gathers stay
 //! in one plane; the order of every sum is the one-channel order (each ∂U
-//! plane in point order, ∂grid adding the channels in order).
+//! plane in point order, ∂grid adding the channels in order). The AVX-512
+//! build runs the forward and ∂grid the other way round within a block:
+//! each 16 points' pair bookkeeping and weights are loaded once for up to
+//! [`SUPER`] planes, and ∂grid's channel sum stays in registers (interleaved
+//! A/B on W5: forward 0.91×, ∂grid 0.85–0.87× of the time). The scatter
+//! into ∂U stays plane after plane.
 
 use super::bilinear::{Corners, Scratch, BLOCK, SUPER};
 use super::options::SampleOptions;
@@ -176,8 +181,16 @@ fn forward_impl<const L: u8>(
         s.put_back();
         return;
     }
-    // Several channels: see `SUPER`.
-    let Scratch { c: cs, xs, ys, .. } = &mut *s;
+    // Several channels: see `SUPER`. The AVX-512 build samples up to
+    // `SUPER` planes per pass over each block (`avx512::blend_channels`).
+    let channels_inner = cfg!(target_arch = "x86_64") && L == AVX512 && plane >= 2;
+    let Scratch {
+        c: cs,
+        xs,
+        ys,
+        gx: block_out,
+        ..
+    } = &mut *s;
     let mut start = 0;
     while start < len {
         let nb = (len - start).div_ceil(BLOCK).min(SUPER);
@@ -188,11 +201,29 @@ fn forward_impl<const L: u8>(
             c.compute::<false>(&xs[..n], &ys[..n], input.h, input.w, opts);
             prefetch::<L>(input.data, plane, c);
         }
-        for (ch, out) in outs.iter_mut().enumerate() {
-            let u = &input.data[ch * plane..][..plane];
+        if channels_inner {
             for c in &cs[..nb] {
-                blend::<L>(u, c, &mut xs[..c.len]);
-                out.extend_from_slice(&xs[..c.len]);
+                let groups = input.data.chunks(SUPER * plane).zip(outs.chunks_mut(SUPER));
+                for (planes, outs) in groups {
+                    let block_out = &mut block_out[..outs.len()];
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `channels_inner` holds only in the AVX-512
+                    // instance, which runs only once AVX-512 was detected.
+                    unsafe {
+                        avx512::blend_channels(planes, plane, c, block_out)
+                    };
+                    for (out, row) in outs.iter_mut().zip(block_out.iter()) {
+                        out.extend_from_slice(&row[..c.len]);
+                    }
+                }
+            }
+        } else {
+            for (ch, out) in outs.iter_mut().enumerate() {
+                let u = &input.data[ch * plane..][..plane];
+                for c in &cs[..nb] {
+                    blend::<L>(u, c, &mut xs[..c.len]);
+                    out.extend_from_slice(&xs[..c.len]);
+                }
             }
         }
         start = (start + nb * BLOCK).min(len);
@@ -364,6 +395,9 @@ fn backward_blocks<const L: u8>(
         w,
     } = job.input;
     let plane = h * w;
+    // The AVX-512 build sums ∂grid over the channels 16 points at a time
+    // (`avx512::grid_grad_channels`), the same sums in the same order.
+    let channels_inner = cfg!(target_arch = "x86_64") && L == AVX512 && job.need_grid && plane >= 2;
     let Scratch {
         c: cs,
         xs,
@@ -385,8 +419,10 @@ fn backward_blocks<const L: u8>(
             if let Some(du) = du.as_deref() {
                 prefetch::<L>(du, plane, c);
             }
-            gx[k][..n].fill(0.0);
-            gy[k][..n].fill(0.0);
+            if !channels_inner {
+                gx[k][..n].fill(0.0);
+                gy[k][..n].fill(0.0);
+            }
         }
         for ch in 0..chans {
             for (k, c) in cs[..nb].iter().enumerate() {
@@ -395,7 +431,7 @@ fn backward_blocks<const L: u8>(
                 if let Some(du) = du.as_deref_mut() {
                     scatter(&mut du[ch * plane..][..plane], c, g);
                 }
-                if job.need_grid {
+                if job.need_grid && !channels_inner {
                     let u = &data[ch * plane..][..plane];
                     grid_grad::<L, true>(u, c, g, &mut gx[k], &mut gy[k]);
                 }
@@ -404,6 +440,16 @@ fn backward_blocks<const L: u8>(
         if job.need_grid {
             for (k, c) in cs[..nb].iter().enumerate() {
                 let (gx, gy, n) = (&mut gx[k], &mut gy[k], c.len);
+                if channels_inner {
+                    let first = job.p0 + start + k * BLOCK;
+                    let g = |ch: usize| &job.gout[ch * job.gout_plane + first..][..n];
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `channels_inner` holds only in the AVX-512
+                    // instance, which runs only once AVX-512 was detected.
+                    unsafe {
+                        avx512::grid_grad_channels(data, plane, c, g, gx, gy)
+                    };
+                }
                 to_grid_units(c, gx, gy);
                 grid_sink(job.p0 + start + k * BLOCK, &gx[..n], &gy[..n]);
             }
@@ -746,6 +792,7 @@ mod tests {
                         (2, 28, 28),
                         (1, 1, 1),
                         (5, 1, 1),
+                        (9, 5, 6),
                         (1, 130, 130),
                         (2, 130, 130),
                     ];

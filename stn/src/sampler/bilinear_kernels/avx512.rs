@@ -226,3 +226,71 @@ pub(super) fn grid_grad<const ACC: bool>(
     }
     avx2::grid_grad::<ACC>(u, c, g, gx, gy, j);
 }
+
+/// Eq. (7) summed over several channels, channel after channel, for one
+/// block: `gx`, `gy` get 0 + g₀·∂V₀/∂x + g₁·∂V₁/∂x + …, exactly what zeroing
+/// them and running `grid_grad::<true>` plane after plane gives. Each 16
+/// points' pair bookkeeping and weights are loaded once for every channel,
+/// and the sums stay in registers (channel after channel over the block
+/// reloaded them for each plane). `planes` holds the `chans` input planes
+/// of `plane` pixels; `g(ch)` is channel `ch`'s output gradient of the
+/// block's points. Planes have at least 2 pixels (pairs are read).
+#[target_feature(enable = "avx512f,avx2")]
+pub(super) fn grid_grad_channels<'g>(
+    planes: &[f32],
+    plane: usize,
+    c: &Corners,
+    g: impl Fn(usize) -> &'g [f32],
+    gx: &mut [f32; BLOCK],
+    gy: &mut [f32; BLOCK],
+) {
+    let rows = Rows::new(plane).expect("planes of at least 2 pixels");
+    let n = c.len;
+    let mut j = 0;
+    while j + 16 <= n {
+        let top = rows.pairs(&c.off[0], &c.off[1], j);
+        let bottom = rows.pairs(&c.off[2], &c.off[3], j);
+        let w = weights_and_derivatives(c, j);
+        let (mut x, mut y) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        for (ch, u) in planes.chunks_exact(plane).enumerate() {
+            let (dx, dy) = grad16(&rows, u, &top, &bottom, &w);
+            let gj = load(g(ch), j);
+            x = _mm512_add_ps(x, _mm512_mul_ps(gj, dx));
+            y = _mm512_add_ps(y, _mm512_mul_ps(gj, dy));
+        }
+        store(gx, j, x);
+        store(gy, j, y);
+        j += 16;
+    }
+    // The last points: plane after plane, as the one-plane kernels do.
+    gx[j..n].fill(0.0);
+    gy[j..n].fill(0.0);
+    for (ch, u) in planes.chunks_exact(plane).enumerate() {
+        avx2::grid_grad::<true>(u, c, g(ch), gx, gy, j);
+    }
+}
+
+/// Eq. (3) for several channels of one block: `out[ch][..c.len]` gets plane
+/// `ch` of `planes` (planes of `plane` pixels, one per row of `out`)
+/// sampled at the block's points, the values `blend` gives plane by plane,
+/// with each 16 points' pair bookkeeping and weights loaded once for all
+/// the planes. Planes have at least 2 pixels (pairs are read).
+#[target_feature(enable = "avx512f,avx2")]
+pub(super) fn blend_channels(planes: &[f32], plane: usize, c: &Corners, out: &mut [[f32; BLOCK]]) {
+    let rows = Rows::new(plane).expect("planes of at least 2 pixels");
+    assert_eq!(planes.len(), out.len() * plane, "one output row per plane");
+    let n = c.len;
+    let mut j = 0;
+    while j + 16 <= n {
+        let top = rows.pairs(&c.off[0], &c.off[1], j);
+        let bottom = rows.pairs(&c.off[2], &c.off[3], j);
+        let w = weights(c, j);
+        for (u, o) in planes.chunks_exact(plane).zip(out.iter_mut()) {
+            store(o, j, blend16(&rows, u, &top, &bottom, &w));
+        }
+        j += 16;
+    }
+    for (u, o) in planes.chunks_exact(plane).zip(out.iter_mut()) {
+        avx2::blend(u, c, &mut o[..n], j);
+    }
+}
