@@ -13,9 +13,10 @@
 //! [`SUPER`] blocks whose corners were computed first, so the gathers stay
 //! in one plane; the order of every sum is the one-channel order (each ∂U
 //! plane in point order, ∂grid adding the channels in order). The AVX-512
-//! build runs the forward and ∂grid the other way round within a block:
-//! each 16 points' pair bookkeeping and weights are loaded once for up to
-//! [`SUPER`] planes, and ∂grid's channel sum stays in registers (interleaved
+//! build runs the forward (8 planes at a time) and ∂grid (of up to 8
+//! channels) the other way round within a block: each 16 points' pair
+//! bookkeeping and weights are loaded once for all those planes, and
+//! ∂grid's channel sum stays in registers (interleaved
 //! A/B on W5: forward 0.91×, ∂grid 0.85–0.87× of the time). The scatter
 //! into ∂U stays plane after plane.
 
@@ -395,9 +396,15 @@ fn backward_blocks<const L: u8>(
         w,
     } = job.input;
     let plane = h * w;
-    // The AVX-512 build sums ∂grid over the channels 16 points at a time
-    // (`avx512::grid_grad_channels`), the same sums in the same order.
-    let channels_inner = cfg!(target_arch = "x86_64") && L == AVX512 && job.need_grid && plane >= 2;
+    // The AVX-512 build sums ∂grid over up to `SUPER` channels 16 points at
+    // a time (`avx512::grid_grad_channels`), the same sums in the same
+    // order. (Not W4's 32: its fused op measured 1.14–1.30× the time so,
+    // with the planes' taps no longer in L1.)
+    let channels_inner = cfg!(target_arch = "x86_64")
+        && L == AVX512
+        && job.need_grid
+        && plane >= 2
+        && chans <= SUPER;
     let Scratch {
         c: cs,
         xs,
