@@ -813,8 +813,13 @@ mod tests {
         }
     }
 
-    /// ∂grid alone (no ∂U): the bits of `backward` with `du` = None.
-    fn grid_alone(isa: Isa, opts: SampleOptions, c: usize, h: usize, w: usize) -> Vec<u32> {
+    /// The bits of `backward`'s ∂grid, with ∂U into `du` or without it.
+    fn grid_bits(
+        isa: Isa,
+        opts: SampleOptions,
+        (c, h, w): (usize, usize, usize),
+        du: Option<&mut [f32]>,
+    ) -> Vec<u32> {
         let len = 203;
         let (data, pts, gout) = case(c, h, w, len);
         let planes = Planes {
@@ -831,7 +836,7 @@ mod tests {
             &gout,
             len,
             (0, len),
-            None,
+            du,
             true,
             |p, xs, ys| {
                 for (k, (x, y)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
@@ -865,7 +870,7 @@ mod tests {
                         (2, 9, 11),
                     ] {
                         let want = run(Isa::Portable, opts, c, h, w);
-                        let got = grid_alone(isa, opts, c, h, w);
+                        let got = grid_bits(isa, opts, (c, h, w), None);
                         assert!(want[c + 1] == got, "{opts:?} c={c} {h}x{w} ({isa:?})");
                     }
                 }
@@ -877,43 +882,12 @@ mod tests {
     /// scatter into ∂U must not disturb it).
     #[test]
     fn grid_gradient_alone_equals_grid_gradient_with_du() {
-        let (c, h, w, len) = (3, 13, 17, 203);
-        let (data, pts, gout) = case(c, h, w, len);
-        let planes = Planes {
-            data: &data,
-            c,
-            h,
-            w,
-        };
-        let split = |p: usize, xs: &mut [f32], ys: &mut [f32]| {
-            for (k, (x, y)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
-                (*x, *y) = (pts[2 * (p + k)], pts[2 * (p + k) + 1]);
-            }
-        };
+        let (c, h, w) = (3, 13, 17);
+        let opts = SampleOptions::new(Mode::Bilinear, Padding::Zeros);
         for isa in Isa::available() {
-            let opts = SampleOptions::new(Mode::Bilinear, Padding::Zeros);
-            let grid = |du: Option<&mut [f32]>| {
-                let mut gg = vec![0.0f32; 2 * len];
-                backward(
-                    isa,
-                    planes,
-                    opts,
-                    &gout,
-                    len,
-                    (0, len),
-                    du,
-                    true,
-                    split,
-                    |p, gx, gy| {
-                        for (k, (&x, &y)) in gx.iter().zip(gy).enumerate() {
-                            (gg[2 * (p + k)], gg[2 * (p + k) + 1]) = (x, y);
-                        }
-                    },
-                );
-                bits(&gg)
-            };
             let mut du = vec![0.0f32; c * h * w];
-            assert_eq!(grid(None), grid(Some(&mut du)), "{isa:?}");
+            let with_du = grid_bits(isa, opts, (c, h, w), Some(&mut du));
+            assert_eq!(grid_bits(isa, opts, (c, h, w), None), with_du, "{isa:?}");
         }
     }
 }
