@@ -314,6 +314,12 @@ def markdown(d):
     o.append("Columns: medians; *ratio* = PyTorch median / warpgrad median (our "
              "throughput relative to PyTorch's); *best-run ratio* = the same for the fastest "
              "run of each side, less sensitive to other processes taking a core.\n")
+    o.append("Spread between runs: on this shared VM, two runs of this script 20 minutes "
+             "apart (2026-11-22, sampler code changed on W3 and W4 only) moved two thirds of "
+             "the ratios by less than 10%, and the multi-channel rows (W4, W5) by up to "
+             "2.4×, with both sides' times moving. Read a ratio within about 10% of its "
+             "target as undecided, and compare runs (`last_run.json` is in git) before "
+             "concluding.\n")
     slow = [r for r in rs if r["section"] == "train" and r["threads"] == 2
             and any(q["section"] == "train" and q["threads"] == 1 and q["workload"] ==
                     r["workload"] and q["torch_ms"] < r["torch_ms"] for q in rs)]
