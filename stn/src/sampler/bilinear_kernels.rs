@@ -14,11 +14,10 @@
 //! in one plane; the order of every sum is the one-channel order (each ∂U
 //! plane in point order, ∂grid adding the channels in order). The AVX-512
 //! build runs the forward and ∂grid of up to 8 channels the other way
-//! round within a block: each 16 points' pair
-//! bookkeeping and weights are loaded once for all those planes, and
-//! ∂grid's channel sum stays in registers (interleaved
-//! A/B on W5: forward 0.91×, ∂grid 0.85–0.87× of the time). The scatter
-//! into ∂U stays plane after plane.
+//! round within a block: each 16 points' pair bookkeeping and weights are
+//! loaded once for all those planes, and ∂grid's channel sum stays in
+//! registers (interleaved A/B on W5: forward 0.91×, ∂grid 0.85–0.87× of
+//! the time). The scatter into ∂U stays plane after plane.
 
 use super::bilinear::{Corners, Scratch, BLOCK, SUPER};
 use super::options::SampleOptions;
@@ -184,8 +183,8 @@ fn forward_impl<const L: u8>(
     }
     // Several channels: see `SUPER`. The AVX-512 build samples up to
     // `SUPER` planes together, block by block (`avx512::blend_channels`).
-    // Not more: W4's 32 planes, 8 at a time, measured 1.0× in one process
-    // and 3× the time in others.
+    // Not for more channels: W4's 32 planes, 8 at a time, took the old
+    // time in one pair of processes and 3× it in another.
     let channels_inner =
         cfg!(target_arch = "x86_64") && L == AVX512 && plane >= 2 && outs.len() <= SUPER;
     let Scratch {
@@ -398,8 +397,8 @@ fn backward_blocks<const L: u8>(
     let plane = h * w;
     // The AVX-512 build sums ∂grid over up to `SUPER` channels 16 points at
     // a time (`avx512::grid_grad_channels`), the same sums in the same
-    // order. (Not W4's 32: its fused op measured 1.14–1.30× the time so,
-    // with the planes' taps no longer in L1.)
+    // order. Not for more channels: W4's 32 planes, summed 32 or 8 at a
+    // time, made its fused op 1.14–1.30× slower.
     let channels_inner = cfg!(target_arch = "x86_64")
         && L == AVX512
         && job.need_grid
