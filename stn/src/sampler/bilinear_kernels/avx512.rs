@@ -1,6 +1,8 @@
 //! The AVX-512 builds of the two gathering kernels: the AVX2 loops 16
 //! points at a time (8-byte gathers of tap pairs, as there), with the same
-//! operations in the same order; the last points go to the AVX2 loop.
+//! operations in the same order; the last points go to the AVX2 loop. Also
+//! their several-plane forms (`blend_channels`, `grid_grad_channels`),
+//! which read each 16 points' pairs and weights once for all the planes.
 
 use super::{avx2, Corners, BLOCK};
 use std::arch::x86_64::*;
