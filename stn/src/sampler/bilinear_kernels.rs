@@ -181,12 +181,8 @@ fn forward_impl<const L: u8>(
         s.put_back();
         return;
     }
-    // Several channels: see `SUPER`. The AVX-512 build samples up to
-    // `SUPER` planes together, block by block (`avx512::blend_channels`).
-    // Not for more channels: W4's 32 planes, 8 at a time, took the old
-    // time in one pair of processes and 3× it in another.
-    let channels_inner =
-        cfg!(target_arch = "x86_64") && L == AVX512 && plane >= 2 && outs.len() <= SUPER;
+    // Several channels: see `SUPER`.
+    let channels_inner = channels_inner::<L>(outs.len(), plane);
     let Scratch {
         c: cs,
         xs,
@@ -229,6 +225,19 @@ fn forward_impl<const L: u8>(
         start = (start + nb * BLOCK).min(len);
     }
     s.put_back();
+}
+
+/// Whether an item of `chans` planes of `plane` pixels is sampled with all
+/// its planes together, block by block (`avx512::blend_channels` for the
+/// forward, `avx512::grid_grad_channels` for ∂grid): the same sums in the
+/// same order, each 16 points' pair bookkeeping and weights read once for
+/// every plane. Only in the AVX-512 build, for planes of at least 2 pixels
+/// (pairs are read) and up to [`SUPER`] channels: W4's 32 planes took the
+/// old time in one pair of processes and 3× it in another (forward, 8
+/// planes at a time), and made its fused op 1.14–1.30× slower (∂grid).
+#[inline(always)]
+fn channels_inner<const L: u8>(chans: usize, plane: usize) -> bool {
+    cfg!(target_arch = "x86_64") && L == AVX512 && plane >= 2 && chans <= SUPER
 }
 
 /// Backward for output pixels `p0 .. p0 + len` of one batch item: adds eq.
@@ -395,15 +404,7 @@ fn backward_blocks<const L: u8>(
         w,
     } = job.input;
     let plane = h * w;
-    // The AVX-512 build sums ∂grid over up to `SUPER` channels 16 points at
-    // a time (`avx512::grid_grad_channels`), the same sums in the same
-    // order. Not for more channels: W4's 32 planes, summed 32 or 8 at a
-    // time, made its fused op 1.14–1.30× slower.
-    let channels_inner = cfg!(target_arch = "x86_64")
-        && L == AVX512
-        && job.need_grid
-        && plane >= 2
-        && chans <= SUPER;
+    let channels_inner = job.need_grid && channels_inner::<L>(chans, plane);
     let Scratch {
         c: cs,
         xs,

@@ -234,8 +234,8 @@ pub(super) fn grid_grad<const ACC: bool>(
 /// them and running `grid_grad::<true>` plane after plane gives. Each 16
 /// points' pair bookkeeping and weights are loaded once for every channel,
 /// and the sums stay in registers (channel after channel over the block
-/// reloaded them for each plane). `planes` holds the `chans` input planes
-/// of `plane` pixels; `g(ch)` is channel `ch`'s output gradient of the
+/// reloaded them for each plane). `planes` holds the input planes of
+/// `plane` pixels each; `g(ch)` is channel `ch`'s output gradient of the
 /// block's points. Planes have at least 2 pixels (pairs are read).
 #[target_feature(enable = "avx512f,avx2")]
 pub(super) fn grid_grad_channels<'g>(
