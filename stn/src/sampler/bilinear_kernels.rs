@@ -216,6 +216,9 @@ fn forward_impl<const L: u8>(
         } else {
             for (ch, out) in outs.iter_mut().enumerate() {
                 let u = &input.data[ch * plane..][..plane];
+                if let Some(next) = input.data.get((ch + 1) * plane..(ch + 2) * plane) {
+                    prefetch_plane::<L>(next);
+                }
                 for c in &cs[..nb] {
                     blend::<L>(u, c, &mut xs[..c.len]);
                     out.extend_from_slice(&xs[..c.len]);
@@ -432,6 +435,18 @@ fn backward_blocks<const L: u8>(
             }
         }
         for ch in 0..chans {
+            // The next channel's planes, while this one is worked on.
+            if job.need_grid && !channels_inner {
+                if let Some(next) = data.get((ch + 1) * plane..(ch + 2) * plane) {
+                    prefetch_plane::<L>(next);
+                }
+            }
+            if let Some(next) = du
+                .as_deref()
+                .and_then(|d| d.get((ch + 1) * plane..(ch + 2) * plane))
+            {
+                prefetch_plane::<L>(next);
+            }
             for (k, c) in cs[..nb].iter().enumerate() {
                 let first = job.p0 + start + k * BLOCK;
                 let g = &job.gout[ch * job.gout_plane + first..][..c.len];
@@ -503,6 +518,26 @@ fn prefetch<const L: u8>(planes: &[f32], plane: usize, c: &Corners) {
                 };
             }
         }
+    }
+}
+
+/// Starts loading a whole small plane (at most [`SMALL_PLANE`] pixels), one
+/// address per 64-byte line, while the previous plane is sampled: the
+/// gathers would otherwise meet each line's miss in turn.
+#[inline(always)]
+fn prefetch_plane<const L: u8>(u: &[f32]) {
+    if L == PORTABLE || u.len() > SMALL_PLANE {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    for line in u.chunks(16) {
+        // SAFETY: a prefetch is a hint: it reads nothing the program sees
+        // and never faults, whatever the address.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast::<i8>(),
+            )
+        };
     }
 }
 
