@@ -455,6 +455,13 @@ fn backward_blocks<const L: u8>(
             {
                 prefetch_plane::<L>(next);
             }
+            // And the next channel's ∂output for these blocks' points, when
+            // this loop reads it (see above for ∂grid alone, channels inner).
+            if ch + 1 < chans && !(channels_inner && du.is_none()) {
+                let first = job.p0 + start;
+                let n = (job.len - start).min(nb * BLOCK);
+                prefetch_plane::<L>(&job.gout[(ch + 1) * job.gout_plane + first..][..n]);
+            }
             for (k, c) in cs[..nb].iter().enumerate() {
                 let first = job.p0 + start + k * BLOCK;
                 let g = &job.gout[ch * job.gout_plane + first..][..c.len];
