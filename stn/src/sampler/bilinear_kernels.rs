@@ -586,7 +586,13 @@ fn blend_from(u: &[f32], c: &Corners, out: &mut [f32], from: usize) {
 
 /// Eq. (6): adds each point's gradient `g[j]` into its four neighbours, point
 /// after point in order (deterministic; a scatter does not vectorise).
-#[inline(always)]
+///
+/// Out of line, and the same plain code in every build: inlined into the
+/// backward, its loop was compiled differently whenever the rest of that
+/// function changed (a prefetch added to the several-channel loop made the
+/// one-channel backward 4–13% slower, with a bound spilled to the stack).
+/// One call per block costs nothing measurable.
+#[inline(never)]
 fn scatter(du: &mut [f32], c: &Corners, g: &[f32]) {
     assert_eq!(g.len(), c.len);
     let last = du.len() - 1;
