@@ -755,6 +755,61 @@ mod tests {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
+    /// Every build this CPU runs, with every padding and both pixel
+    /// conventions.
+    fn each_build_and_option(mut f: impl FnMut(Isa, SampleOptions)) {
+        for isa in Isa::available() {
+            for padding in [Padding::Zeros, Padding::Border, Padding::Reflection] {
+                for ac in [false, true] {
+                    f(
+                        isa,
+                        SampleOptions::new(Mode::Bilinear, padding).align_corners(ac),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The kernels' `points` callback over the interleaved (x, y) of `pts`.
+    fn points_of(pts: &[f32]) -> impl Fn(usize, &mut [f32], &mut [f32]) + Copy + '_ {
+        |p, xs, ys| {
+            for (k, (x, y)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
+                (*x, *y) = (pts[2 * (p + k)], pts[2 * (p + k) + 1]);
+            }
+        }
+    }
+
+    /// `backward` over all of `pts` (interleaved x, y), with ∂U added into
+    /// `du` when given: returns ∂grid, interleaved.
+    fn grid_of(
+        isa: Isa,
+        opts: SampleOptions,
+        planes: Planes,
+        gout: &[f32],
+        pts: &[f32],
+        du: Option<&mut [f32]>,
+    ) -> Vec<f32> {
+        let len = pts.len() / 2;
+        let mut gg = vec![0.0f32; 2 * len];
+        backward(
+            isa,
+            planes,
+            opts,
+            gout,
+            len,
+            (0, len),
+            du,
+            true,
+            points_of(pts),
+            |p, gx, gy| {
+                for (k, (&x, &y)) in gx.iter().zip(gy).enumerate() {
+                    (gg[2 * (p + k)], gg[2 * (p + k) + 1]) = (x, y);
+                }
+            },
+        );
+        gg
+    }
+
     /// Runs forward and the joint backward with one build: the output
     /// channels' bits, then ∂U's, then ∂grid's.
     fn run(isa: Isa, opts: SampleOptions, c: usize, h: usize, w: usize) -> Vec<Vec<u32>> {
@@ -776,33 +831,12 @@ mod tests {
         let len = 203;
         let (_, pts, _) = case(c, h, w, len);
         let planes = Planes { data, c, h, w };
-        let split = |p: usize, xs: &mut [f32], ys: &mut [f32]| {
-            for (k, (x, y)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
-                (*x, *y) = (pts[2 * (p + k)], pts[2 * (p + k) + 1]);
-            }
-        };
         let out = engine::parallel::written(c * len, |all| {
             let mut pieces: Vec<Filler<f32>> = all.chunks(len).collect();
-            forward(isa, planes, opts, 0, &mut pieces, split);
+            forward(isa, planes, opts, 0, &mut pieces, points_of(&pts));
         });
         let mut du = vec![0.0f32; c * h * w];
-        let mut gg = vec![0.0f32; 2 * len];
-        backward(
-            isa,
-            planes,
-            opts,
-            gout,
-            len,
-            (0, len),
-            Some(&mut du),
-            true,
-            split,
-            |p, gx, gy| {
-                for (k, (&x, &y)) in gx.iter().zip(gy).enumerate() {
-                    (gg[2 * (p + k)], gg[2 * (p + k) + 1]) = (x, y);
-                }
-            },
-        );
+        let gg = grid_of(isa, opts, planes, gout, &pts, Some(&mut du));
         let mut all: Vec<Vec<u32>> = out.chunks(len).map(bits).collect();
         all.push(bits(&du));
         all.push(bits(&gg));
@@ -852,29 +886,24 @@ mod tests {
     /// channel and several, and planes of 1 to 16,900 pixels.
     #[test]
     fn builds_are_bit_identical() {
-        for isa in Isa::available() {
-            for padding in [Padding::Zeros, Padding::Border, Padding::Reflection] {
-                for ac in [false, true] {
-                    let opts = SampleOptions::new(Mode::Bilinear, padding).align_corners(ac);
-                    // 130×130 is above SMALL_PLANE: the prefetching loops.
-                    let shapes = [
-                        (1, 9, 11),
-                        (3, 1, 7),
-                        (2, 28, 28),
-                        (1, 1, 1),
-                        (5, 1, 1),
-                        (9, 5, 6),
-                        (1, 130, 130),
-                        (2, 130, 130),
-                    ];
-                    for (c, h, w) in shapes {
-                        let want = run(Isa::Portable, opts, c, h, w);
-                        let got = run(isa, opts, c, h, w);
-                        assert!(want == got, "{opts:?} c={c} {h}x{w} ({isa:?})");
-                    }
-                }
+        each_build_and_option(|isa, opts| {
+            // 130×130 is above SMALL_PLANE: the prefetching loops.
+            let shapes = [
+                (1, 9, 11),
+                (3, 1, 7),
+                (2, 28, 28),
+                (1, 1, 1),
+                (5, 1, 1),
+                (9, 5, 6),
+                (1, 130, 130),
+                (2, 130, 130),
+            ];
+            for (c, h, w) in shapes {
+                let want = run(Isa::Portable, opts, c, h, w);
+                let got = run(isa, opts, c, h, w);
+                assert!(want == got, "{opts:?} c={c} {h}x{w} ({isa:?})");
             }
-        }
+        });
     }
 
     /// The bits of `backward`'s ∂grid, with ∂U into `du` or without it.
@@ -884,62 +913,35 @@ mod tests {
         (c, h, w): (usize, usize, usize),
         du: Option<&mut [f32]>,
     ) -> Vec<u32> {
-        let len = 203;
-        let (data, pts, gout) = case(c, h, w, len);
+        let (data, pts, gout) = case(c, h, w, 203);
         let planes = Planes {
             data: &data,
             c,
             h,
             w,
         };
-        let mut gg = vec![0.0f32; 2 * len];
-        backward(
-            isa,
-            planes,
-            opts,
-            &gout,
-            len,
-            (0, len),
-            du,
-            true,
-            |p, xs, ys| {
-                for (k, (x, y)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
-                    (*x, *y) = (pts[2 * (p + k)], pts[2 * (p + k) + 1]);
-                }
-            },
-            |p, gx, gy| {
-                for (k, (&x, &y)) in gx.iter().zip(gy).enumerate() {
-                    (gg[2 * (p + k)], gg[2 * (p + k) + 1]) = (x, y);
-                }
-            },
-        );
-        bits(&gg)
+        bits(&grid_of(isa, opts, planes, &gout, &pts, du))
     }
 
     /// ∂grid alone (the one-channel loop without the scatter) gives every
     /// build the bits of the portable build's ∂grid computed with ∂U.
     #[test]
     fn grid_gradient_alone_is_bit_identical_in_every_build() {
-        for isa in Isa::available() {
-            for padding in [Padding::Zeros, Padding::Border, Padding::Reflection] {
-                for ac in [false, true] {
-                    let opts = SampleOptions::new(Mode::Bilinear, padding).align_corners(ac);
-                    for (c, h, w) in [
-                        (1, 9, 11),
-                        (1, 1, 7),
-                        (1, 2, 1),
-                        (1, 1, 1),
-                        (1, 28, 28),
-                        (1, 130, 130),
-                        (2, 9, 11),
-                    ] {
-                        let want = run(Isa::Portable, opts, c, h, w);
-                        let got = grid_bits(isa, opts, (c, h, w), None);
-                        assert!(want[c + 1] == got, "{opts:?} c={c} {h}x{w} ({isa:?})");
-                    }
-                }
+        each_build_and_option(|isa, opts| {
+            for (c, h, w) in [
+                (1, 9, 11),
+                (1, 1, 7),
+                (1, 2, 1),
+                (1, 1, 1),
+                (1, 28, 28),
+                (1, 130, 130),
+                (2, 9, 11),
+            ] {
+                let want = run(Isa::Portable, opts, c, h, w);
+                let got = grid_bits(isa, opts, (c, h, w), None);
+                assert!(want[c + 1] == got, "{opts:?} c={c} {h}x{w} ({isa:?})");
             }
-        }
+        });
     }
 
     /// With ∂U and without it, the several-channel ∂grid is the same (the
