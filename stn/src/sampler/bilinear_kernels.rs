@@ -219,9 +219,7 @@ fn forward_impl<const L: u8>(
         } else {
             for (ch, out) in outs.iter_mut().enumerate() {
                 let u = &input.data[ch * plane..][..plane];
-                if let Some(next) = input.data.get((ch + 1) * plane..(ch + 2) * plane) {
-                    prefetch_run::<L>(next);
-                }
+                prefetch_next_plane::<L>(input.data, plane, ch);
                 for c in &cs[..nb] {
                     blend::<L>(u, c, &mut xs[..c.len]);
                     out.extend_from_slice(&xs[..c.len]);
@@ -411,6 +409,11 @@ fn backward_blocks<const L: u8>(
     } = job.input;
     let plane = h * w;
     let channels_inner = job.need_grid && channels_inner::<L>(chans, plane);
+    // What the channel loop below reads besides ∂U: each input plane for
+    // ∂grid, channels outer (which adds into zeroed `gx`, `gy`); ∂output,
+    // unless ∂grid alone runs channels inner (which reads it per block).
+    let grad_per_channel = job.need_grid && !channels_inner;
+    let gout_per_channel = du.is_some() || !channels_inner;
     let Scratch {
         c: cs,
         xs,
@@ -432,7 +435,7 @@ fn backward_blocks<const L: u8>(
             if let Some(du) = du.as_deref() {
                 prefetch::<L>(du, plane, c);
             }
-            if channels_inner && du.is_none() {
+            if !gout_per_channel {
                 // ∂grid alone reads every channel's ∂output per 16 points:
                 // several streams the hardware prefetcher follows poorly
                 // (W5: a quarter of the time on those loads).
@@ -440,27 +443,20 @@ fn backward_blocks<const L: u8>(
                     prefetch_run::<L>(&job.gout[ch * job.gout_plane + first..][..n]);
                 }
             }
-            if !channels_inner {
+            if grad_per_channel {
                 gx[k][..n].fill(0.0);
                 gy[k][..n].fill(0.0);
             }
         }
         for ch in 0..chans {
-            // The next channel's planes, while this one is worked on.
-            if job.need_grid && !channels_inner {
-                if let Some(next) = data.get((ch + 1) * plane..(ch + 2) * plane) {
-                    prefetch_run::<L>(next);
-                }
+            // What the next channel reads, while this one is worked on.
+            if grad_per_channel {
+                prefetch_next_plane::<L>(data, plane, ch);
             }
-            if let Some(next) = du
-                .as_deref()
-                .and_then(|d| d.get((ch + 1) * plane..(ch + 2) * plane))
-            {
-                prefetch_run::<L>(next);
+            if let Some(du) = du.as_deref() {
+                prefetch_next_plane::<L>(du, plane, ch);
             }
-            // And the next channel's ∂output for these blocks' points, when
-            // this loop reads it (see above for ∂grid alone, channels inner).
-            if ch + 1 < chans && !(channels_inner && du.is_none()) {
+            if gout_per_channel && ch + 1 < chans {
                 let first = job.p0 + start;
                 let n = (job.len - start).min(nb * BLOCK);
                 prefetch_run::<L>(&job.gout[(ch + 1) * job.gout_plane + first..][..n]);
@@ -471,7 +467,7 @@ fn backward_blocks<const L: u8>(
                 if let Some(du) = du.as_deref_mut() {
                     scatter(&mut du[ch * plane..][..plane], c, g);
                 }
-                if job.need_grid && !channels_inner {
+                if grad_per_channel {
                     let u = &data[ch * plane..][..plane];
                     grid_grad::<L, true>(u, c, g, &mut gx[k], &mut gy[k]);
                 }
@@ -558,6 +554,15 @@ fn prefetch_run<const L: u8>(u: &[f32]) {
                 line.as_ptr().cast::<i8>(),
             )
         };
+    }
+}
+
+/// [`prefetch_run`] of plane `ch + 1` of `planes` (of `plane` values
+/// each), if there is one: what a loop over the channels reads next.
+#[inline(always)]
+fn prefetch_next_plane<const L: u8>(planes: &[f32], plane: usize, ch: usize) {
+    if let Some(next) = planes.get((ch + 1) * plane..(ch + 2) * plane) {
+        prefetch_run::<L>(next);
     }
 }
 
