@@ -7,7 +7,7 @@ use std::arch::x86_64::*;
 /// 8 values from `a[j..j + 8]`.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn load(a: &[f32; BLOCK], j: usize) -> __m256 {
+fn load(a: &[f32], j: usize) -> __m256 {
     let s: &[f32; 8] = a[j..j + 8].try_into().expect("8 lanes");
     // SAFETY: `s` is 8 readable f32s; the load has no alignment demand.
     unsafe { _mm256_loadu_ps(s.as_ptr()) }
@@ -167,11 +167,7 @@ pub(super) fn grid_grad<const ACC: bool>(
         let rd1 = add_products(v10, dx0, v11, dx1);
         let dx = add_products(rd0, load(&c.wy[0], j), rd1, load(&c.wy[1], j));
         let dy = add_products(r0, load(&c.dwy[0], j), r1, load(&c.dwy[1], j));
-        let gj = {
-            let s: &[f32; 8] = g[j..j + 8].try_into().expect("8 lanes");
-            // SAFETY: `s` is 8 readable f32s.
-            unsafe { _mm256_loadu_ps(s.as_ptr()) }
-        };
+        let gj = load(g, j);
         let (x0, y0) = if ACC {
             (load(gx, j), load(gy, j))
         } else {
