@@ -1,13 +1,15 @@
 //! `warpgrad train` arguments and the run configuration saved with every run.
 
 use crate::error::{msg, CliError};
+use crate::recipe::{self, Recipe, RECIPES};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// Arguments of `warpgrad train`. The defaults train the README's main job:
-/// ST-CNN (affine) on RTS, 20 epochs: 0.93% test error in 5.4 minutes on 2
-/// cores (seed 1; see docs/results/).
+/// Arguments of `warpgrad train`. The training-procedure settings (epochs
+/// to weight decay) default to those of `--recipe`; a flag given explicitly
+/// overrides its recipe value. The defaults train the README's main job:
+/// ST-CNN (affine) on RTS (see docs/results/main-job.md).
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
     /// Data set: mnist, r, rts, p, e, tc.
@@ -16,30 +18,42 @@ pub struct TrainArgs {
     /// Model: fcn, cnn, st-fcn-aff, st-fcn-proj, st-fcn-tps, st-cnn-aff, st-cnn-proj, st-cnn-tps.
     #[arg(long, default_value = "st-cnn-aff")]
     pub model: String,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 20)]
-    pub epochs: u64,
-    /// Images per step.
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
-    /// Base learning rate.
-    #[arg(long, default_value_t = 3e-3)]
-    pub lr: f32,
-    /// Learning-rate multiplier of the localisation net.
-    #[arg(long, default_value_t = 0.3)]
-    pub loc_lr: f32,
-    /// Optimiser: adam, sgd (momentum 0.9).
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    /// Schedule: cosine, step (÷10 every third of the run), constant.
-    #[arg(long, default_value = "cosine")]
-    pub schedule: String,
-    /// Warm-up steps (linear) at the start of the schedule.
-    #[arg(long, default_value_t = 200)]
-    pub warmup: u64,
-    /// Clip the global gradient norm to this value (0: no clipping).
-    #[arg(long, default_value_t = 10.0)]
-    pub clip: f32,
+    /// Training recipe the settings below default to: default, paper (docs/results/recipe.md).
+    #[arg(long, default_value = "default")]
+    pub recipe: String,
+    /// Passes over the training set [recipe: 20; paper 640].
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Images per step [recipe: 64; paper 256].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Base (peak) learning rate [recipe: 0.003; paper 0.01].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Learning-rate multiplier of the localisation net [recipe: 0.3; paper 0.1].
+    #[arg(long)]
+    pub loc_lr: Option<f32>,
+    /// Optimiser: adam, adamw (decoupled weight decay), sgd (momentum 0.9) [recipe: adam; paper sgd].
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Schedule: cosine, onecycle (rise over the first quarter), step (÷10 every third of the run), constant [recipe: cosine; paper step].
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Warm-up steps (linear) at the start of the schedule [recipe: 200; paper 0].
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// Clip the global gradient norm to this value (0: no clipping) [recipe: 10; paper 0].
+    #[arg(long)]
+    pub clip: Option<f32>,
+    /// Evaluate a moving average of the weights with this decay, e.g. 0.999 (0: off) [recipe: 0].
+    #[arg(long)]
+    pub ema: Option<f32>,
+    /// Label smoothing ε of the cross-entropy, in [0, 1) [recipe: 0].
+    #[arg(long)]
+    pub label_smoothing: Option<f32>,
+    /// Weight decay (decoupled with adamw, L2 with adam and sgd) [recipe: 0].
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
     /// Seed of every random draw (weights, data order, distortions).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -52,6 +66,9 @@ pub struct TrainArgs {
     /// Train on the first N training images only.
     #[arg(long)]
     pub train_size: Option<usize>,
+    /// Hold out the last N training digits (distorted once, like the test set) as a validation set, evaluated instead of the test set.
+    #[arg(long, default_value_t = 0)]
+    pub val_size: usize,
     /// Test on the first N test images only.
     #[arg(long)]
     pub test_size: Option<usize>,
@@ -64,6 +81,9 @@ pub struct TrainArgs {
     /// Log a metrics line every N steps.
     #[arg(long, default_value_t = 50)]
     pub log_every: u64,
+    /// Evaluate every N epochs (and always after the last).
+    #[arg(long, default_value_t = 1)]
+    pub eval_every: u64,
     /// Stop after this many steps in total (for tests; the run stays resumable).
     #[arg(long, hide = true)]
     pub stop_after: Option<u64>,
@@ -104,37 +124,109 @@ pub struct TrainConfig {
     pub test_size: usize,
     /// Log interval in steps.
     pub log_every: u64,
+    /// The recipe the settings started from.
+    #[serde(default = "default_recipe")]
+    pub recipe: String,
+    /// Decay of the evaluated moving average of the weights (0: none).
+    #[serde(default)]
+    pub ema: f32,
+    /// Label smoothing ε.
+    #[serde(default)]
+    pub label_smoothing: f32,
+    /// Weight decay.
+    #[serde(default)]
+    pub weight_decay: f32,
+    /// Validation digits held out at the end of the training split (0: none;
+    /// then the test set is evaluated).
+    #[serde(default)]
+    pub val_size: usize,
+    /// Evaluation interval in epochs.
+    #[serde(default = "one")]
+    pub eval_every: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// The recipe of configurations saved before recipes existed (their
+/// settings are the default recipe's or were given as flags).
+fn default_recipe() -> String {
+    RECIPES[0].name.to_string()
 }
 
 /// The names `--optimizer` accepts.
-pub const OPTIMIZERS: [&str; 2] = ["adam", "sgd"];
+pub const OPTIMIZERS: [&str; 3] = ["adam", "adamw", "sgd"];
 /// The names `--schedule` accepts.
-pub const SCHEDULES: [&str; 3] = ["cosine", "step", "constant"];
+pub const SCHEDULES: [&str; 4] = ["cosine", "onecycle", "step", "constant"];
+
+/// Fraction of a one-cycle run spent rising to the peak rate.
+pub const ONE_CYCLE_RISE: f32 = 0.25;
+
+/// Refuses a value outside its range, naming the flag.
+fn check(ok: bool, flag: &str, value: impl std::fmt::Display, range: &str) -> Result<(), CliError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(msg(format!("--{flag} {value}: expected {range}")))
+    }
+}
 
 impl TrainArgs {
-    /// Checks the arguments that are not checked elsewhere.
+    /// The recipe named by `--recipe`.
+    pub fn recipe(&self) -> Result<&'static Recipe, CliError> {
+        recipe::recipe(&self.recipe).ok_or_else(|| {
+            msg(format!(
+                "unknown recipe '{}': expected one of {}",
+                self.recipe,
+                recipe::names()
+            ))
+        })
+    }
+
+    /// Checks every setting, with a message naming the flag at fault.
     pub fn validate(&self) -> Result<(), CliError> {
-        if !OPTIMIZERS.contains(&self.optimizer.as_str()) {
+        let r = self.recipe()?;
+        let optimizer = self.optimizer.as_deref().unwrap_or(r.optimizer);
+        if !OPTIMIZERS.contains(&optimizer) {
             return Err(msg(format!(
-                "unknown optimizer '{}': expected one of {}",
-                self.optimizer,
+                "unknown optimizer '{optimizer}': expected one of {}",
                 OPTIMIZERS.join(", ")
             )));
         }
-        if !SCHEDULES.contains(&self.schedule.as_str()) {
+        let schedule = self.schedule.as_deref().unwrap_or(r.schedule);
+        if !SCHEDULES.contains(&schedule) {
             return Err(msg(format!(
-                "unknown schedule '{}': expected one of {}",
-                self.schedule,
+                "unknown schedule '{schedule}': expected one of {}",
                 SCHEDULES.join(", ")
             )));
         }
-        if self.batch_size == 0 || self.epochs == 0 || self.log_every == 0 {
-            return Err(msg(
-                "--batch-size, --epochs and --log-every must be positive",
-            ));
+        let epochs = self.epochs.unwrap_or(r.epochs);
+        check(epochs > 0, "epochs", epochs, "a positive number of epochs")?;
+        let batch = self.batch_size.unwrap_or(r.batch_size);
+        check(batch > 0, "batch-size", batch, "a positive number of images")?;
+        check(self.log_every > 0, "log-every", self.log_every, "a positive number of steps")?;
+        check(self.eval_every > 0, "eval-every", self.eval_every, "a positive number of epochs")?;
+        let lr = self.lr.unwrap_or(r.lr);
+        check(lr > 0.0 && lr.is_finite(), "lr", lr, "a positive finite rate")?;
+        let loc = self.loc_lr.unwrap_or(r.loc_lr);
+        check(loc >= 0.0 && loc.is_finite(), "loc-lr", loc, "a finite multiplier ≥ 0")?;
+        let clip = self.clip.unwrap_or(r.clip);
+        check(clip >= 0.0 && clip.is_finite(), "clip", clip, "a finite norm ≥ 0 (0: no clipping)")?;
+        let ema = self.ema.unwrap_or(r.ema);
+        check((0.0..1.0).contains(&ema), "ema", ema, "a decay in [0, 1) (0: off)")?;
+        let ls = self.label_smoothing.unwrap_or(r.label_smoothing);
+        check((0.0..1.0).contains(&ls), "label-smoothing", ls, "a value in [0, 1)")?;
+        let wd = self.weight_decay.unwrap_or(r.weight_decay);
+        check(wd >= 0.0 && wd.is_finite(), "weight-decay", wd, "a finite value ≥ 0")?;
+        if let Some(n) = self.train_size {
+            check(n > 0, "train-size", n, "a positive number of images")?;
         }
-        if !(self.lr > 0.0 && self.lr.is_finite() && self.loc_lr >= 0.0) {
-            return Err(msg("--lr must be positive and --loc-lr non-negative"));
+        if let Some(n) = self.test_size {
+            check(n > 0, "test-size", n, "a positive number of images")?;
+        }
+        if let Some(n) = self.threads {
+            check(n > 0, "threads", n, "a positive number of threads")?;
         }
         Ok(())
     }
@@ -149,23 +241,30 @@ impl TrainArgs {
         })
     }
 
-    /// The configuration for the given data sizes.
+    /// The configuration for the given data sizes (call [`TrainArgs::validate`] first).
     pub fn config(&self, train_size: usize, test_size: usize) -> TrainConfig {
+        let r = self.recipe().unwrap_or(&RECIPES[0]);
         TrainConfig {
             dataset: self.dataset.to_ascii_lowercase(),
             model: self.model.clone(),
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            lr: self.lr,
-            loc_lr: self.loc_lr,
-            optimizer: self.optimizer.clone(),
-            schedule: self.schedule.clone(),
-            warmup: self.warmup,
-            clip: self.clip,
+            epochs: self.epochs.unwrap_or(r.epochs),
+            batch_size: self.batch_size.unwrap_or(r.batch_size),
+            lr: self.lr.unwrap_or(r.lr),
+            loc_lr: self.loc_lr.unwrap_or(r.loc_lr),
+            optimizer: self.optimizer.clone().unwrap_or(r.optimizer.to_string()),
+            schedule: self.schedule.clone().unwrap_or(r.schedule.to_string()),
+            warmup: self.warmup.unwrap_or(r.warmup),
+            clip: self.clip.unwrap_or(r.clip),
             seed: self.seed,
             train_size,
             test_size,
             log_every: self.log_every,
+            recipe: r.name.to_string(),
+            ema: self.ema.unwrap_or(r.ema),
+            label_smoothing: self.label_smoothing.unwrap_or(r.label_smoothing),
+            weight_decay: self.weight_decay.unwrap_or(r.weight_decay),
+            val_size: self.val_size,
+            eval_every: self.eval_every,
         }
     }
 }
@@ -187,16 +286,19 @@ impl TrainConfig {
         let s = match self.schedule.as_str() {
             "step" => layers::Schedule::step_decay(self.lr, (total / 3).max(1), 0.1),
             "constant" => layers::Schedule::constant(self.lr),
-            _ => layers::Schedule::cosine(self.lr, total, 0.0),
+            "onecycle" => layers::Schedule::one_cycle(self.lr, total.max(1), ONE_CYCLE_RISE),
+            _ => layers::Schedule::cosine(self.lr, total.max(1), 0.0),
         };
         s.with_warmup(self.warmup)
     }
 
     /// The optimiser, with the localisation net's multiplier.
     pub fn optimizer(&self) -> Box<dyn layers::Optimizer> {
+        let wd = self.weight_decay;
         let mut o: Box<dyn layers::Optimizer> = match self.optimizer.as_str() {
-            "sgd" => Box::new(layers::Sgd::momentum(0.9)),
-            _ => Box::new(layers::Adam::new()),
+            "sgd" => Box::new(layers::Sgd::momentum(0.9).weight_decay(wd)),
+            "adamw" => Box::new(layers::Adam::adamw(wd)),
+            _ => Box::new(layers::Adam::new().weight_decay(wd)),
         };
         o.set_group_lr(stn::LOC_GROUP, self.loc_lr);
         o.set_clip_norm((self.clip > 0.0).then_some(self.clip));

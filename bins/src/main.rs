@@ -6,6 +6,7 @@ mod data_cmd;
 mod draw;
 mod error;
 mod eval;
+mod recipe;
 mod reproduce;
 mod run;
 mod train;
@@ -124,7 +125,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Interrupted(msg)) => {
             eprintln!("{msg}");
-            ExitCode::from(130)
+            ExitCode::from(train::EXIT_RESUMABLE)
         }
         Err(e) => {
             eprintln!("error: {e}");

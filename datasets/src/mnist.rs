@@ -97,6 +97,17 @@ impl Mnist {
         }
     }
 
+    /// Examples `start..end` (clamped to the split).
+    pub fn range(&self, start: usize, end: usize) -> Mnist {
+        let end = end.min(self.n);
+        let start = start.min(end);
+        Mnist {
+            images: self.images[start * SIDE * SIDE..end * SIDE * SIDE].to_vec(),
+            labels: self.labels[start..end].to_vec(),
+            n: end - start,
+        }
+    }
+
     /// The images as an f32 tensor of shape `[n, 1, 28, 28]`, scaled to [0, 1].
     pub fn images_tensor(&self) -> Tensor {
         let data = self.images.iter().map(|&p| p as f32 / 255.0).collect();

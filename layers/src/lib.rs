@@ -29,6 +29,7 @@ pub mod basic;
 pub mod checkpoint;
 pub mod conv;
 pub mod data;
+pub mod ema;
 pub mod init;
 pub mod linear;
 pub mod loss;
@@ -43,7 +44,8 @@ pub use conv::{conv2d, Conv2d};
 pub use data::{epoch_order, permutation};
 pub use init::Init;
 pub use linear::{linear, Linear};
-pub use loss::{accuracy, correct_count, cross_entropy, predictions};
+pub use ema::Ema;
+pub use loss::{accuracy, correct_count, cross_entropy, cross_entropy_smoothed, predictions};
 pub use module::{
     check_unique_names, layer_table, param_count, Ctx, LayerRow, Module, Param, Sequential,
 };

@@ -6,6 +6,11 @@
 //! Forward: `L = (1/N) Σ_n (lse(z_n) − z_n[y_n])`.
 //! Backward: `∂L/∂z_n = g · (softmax(z_n) − onehot(y_n)) / N`.
 //!
+//! With label smoothing ε ([`cross_entropy_smoothed`]) the target is
+//! `q = (1 − ε)·onehot(y) + ε/K`:
+//! `L = (1/N) Σ_n (lse(z_n) − (1 − ε)·z_n[y_n] − (ε/K)·Σ_k z_n[k])` and
+//! `∂L/∂z_n = g · (softmax(z_n) − q_n) / N`; ε = 0 is [`cross_entropy`], bit for bit.
+//!
 //! The per-sample losses are summed in f64 in sample order (deterministic).
 
 use engine::{Tensor, Var};
@@ -15,6 +20,20 @@ use engine::{Tensor, Var};
 /// # Panics
 /// If the shapes do not fit or a label is ≥ K.
 pub fn cross_entropy(logits: &Var, labels: &[usize]) -> Var {
+    cross_entropy_smoothed(logits, labels, 0.0)
+}
+
+/// Mean softmax cross-entropy of `logits` (N×K) against `labels` (N) with
+/// label smoothing `eps` (the target puts 1 − ε + ε/K on the label and ε/K
+/// on every other class).
+///
+/// # Panics
+/// If the shapes do not fit, a label is ≥ K, or `eps` is not in [0, 1].
+pub fn cross_entropy_smoothed(logits: &Var, labels: &[usize], eps: f32) -> Var {
+    assert!(
+        (0.0..=1.0).contains(&eps),
+        "cross_entropy_smoothed: eps {eps} is not in [0, 1]"
+    );
     let s = logits.shape();
     assert!(
         s.len() == 2 && s[0] == labels.len() && s[0] > 0,
@@ -40,15 +59,24 @@ pub fn cross_entropy(logits: &Var, labels: &[usize]) -> Var {
             *p /= sum;
         }
         let lse = m + sum.ln();
-        total += (lse - zr[labels[i]]) as f64;
+        total += if eps == 0.0 {
+            (lse - zr[labels[i]]) as f64
+        } else {
+            let mean = zr.iter().map(|&v| v as f64).sum::<f64>() / k as f64;
+            lse as f64 - (1.0 - eps as f64) * zr[labels[i]] as f64 - eps as f64 * mean
+        };
     }
     let loss = Tensor::scalar((total / n as f64) as f32);
     let labels = labels.to_vec();
     Var::custom_op("cross_entropy", &[logits], loss, move |g, _| {
         let scale = g.item() / n as f32;
         let mut d = prob.clone();
+        let off = eps / k as f32;
         for (i, row) in d.chunks_mut(k).enumerate() {
-            row[labels[i]] -= 1.0;
+            if eps != 0.0 {
+                row.iter_mut().for_each(|v| *v -= off);
+            }
+            row[labels[i]] -= 1.0 - eps;
             for v in row.iter_mut() {
                 *v *= scale;
             }
