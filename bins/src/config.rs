@@ -28,10 +28,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Base (peak) learning rate [recipe: 0.003; paper 0.01].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f32>,
     /// Learning-rate multiplier of the localisation net [recipe: 0.3; paper 0.1].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub loc_lr: Option<f32>,
     /// Optimiser: adam, adamw (decoupled weight decay), sgd (momentum 0.9) [recipe: adam; paper sgd].
     #[arg(long)]
@@ -43,16 +43,16 @@ pub struct TrainArgs {
     #[arg(long)]
     pub warmup: Option<u64>,
     /// Clip the global gradient norm to this value (0: no clipping) [recipe: 10; paper 0].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub clip: Option<f32>,
     /// Evaluate a moving average of the weights with this decay, e.g. 0.999 (0: off) [recipe: 0].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub ema: Option<f32>,
     /// Label smoothing ε of the cross-entropy, in [0, 1) [recipe: 0].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub label_smoothing: Option<f32>,
     /// Weight decay (decoupled with adamw, L2 with adam and sgd) [recipe: 0].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub weight_decay: Option<f32>,
     /// Seed of every random draw (weights, data order, distortions).
     #[arg(long, default_value_t = 1)]
@@ -87,7 +87,10 @@ pub struct TrainArgs {
     /// Stop after this many steps in total (for tests; the run stays resumable).
     #[arg(long, hide = true)]
     pub stop_after: Option<u64>,
-    /// No progress bar (also off when stderr is not a terminal).
+    /// Seconds between progress lines when stderr is not a terminal (CI, nohup, a Slurm log).
+    #[arg(long, default_value_t = 20.0, allow_hyphen_values = true)]
+    pub progress_seconds: f64,
+    /// No progress bar, start-up line or progress lines (the bar is also off when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
 }
@@ -204,21 +207,73 @@ impl TrainArgs {
         let epochs = self.epochs.unwrap_or(r.epochs);
         check(epochs > 0, "epochs", epochs, "a positive number of epochs")?;
         let batch = self.batch_size.unwrap_or(r.batch_size);
-        check(batch > 0, "batch-size", batch, "a positive number of images")?;
-        check(self.log_every > 0, "log-every", self.log_every, "a positive number of steps")?;
-        check(self.eval_every > 0, "eval-every", self.eval_every, "a positive number of epochs")?;
+        check(
+            batch > 0,
+            "batch-size",
+            batch,
+            "a positive number of images",
+        )?;
+        check(
+            self.log_every > 0,
+            "log-every",
+            self.log_every,
+            "a positive number of steps",
+        )?;
+        check(
+            self.eval_every > 0,
+            "eval-every",
+            self.eval_every,
+            "a positive number of epochs",
+        )?;
         let lr = self.lr.unwrap_or(r.lr);
-        check(lr > 0.0 && lr.is_finite(), "lr", lr, "a positive finite rate")?;
+        check(
+            lr > 0.0 && lr.is_finite(),
+            "lr",
+            lr,
+            "a positive finite rate",
+        )?;
         let loc = self.loc_lr.unwrap_or(r.loc_lr);
-        check(loc >= 0.0 && loc.is_finite(), "loc-lr", loc, "a finite multiplier ≥ 0")?;
+        check(
+            loc >= 0.0 && loc.is_finite(),
+            "loc-lr",
+            loc,
+            "a finite multiplier ≥ 0",
+        )?;
         let clip = self.clip.unwrap_or(r.clip);
-        check(clip >= 0.0 && clip.is_finite(), "clip", clip, "a finite norm ≥ 0 (0: no clipping)")?;
+        check(
+            clip >= 0.0 && clip.is_finite(),
+            "clip",
+            clip,
+            "a finite norm ≥ 0 (0: no clipping)",
+        )?;
         let ema = self.ema.unwrap_or(r.ema);
-        check((0.0..1.0).contains(&ema), "ema", ema, "a decay in [0, 1) (0: off)")?;
+        check(
+            (0.0..1.0).contains(&ema),
+            "ema",
+            ema,
+            "a decay in [0, 1) (0: off)",
+        )?;
         let ls = self.label_smoothing.unwrap_or(r.label_smoothing);
-        check((0.0..1.0).contains(&ls), "label-smoothing", ls, "a value in [0, 1)")?;
+        check(
+            (0.0..1.0).contains(&ls),
+            "label-smoothing",
+            ls,
+            "a value in [0, 1)",
+        )?;
         let wd = self.weight_decay.unwrap_or(r.weight_decay);
-        check(wd >= 0.0 && wd.is_finite(), "weight-decay", wd, "a finite value ≥ 0")?;
+        check(
+            wd >= 0.0 && wd.is_finite(),
+            "weight-decay",
+            wd,
+            "a finite value ≥ 0",
+        )?;
+        let ps = self.progress_seconds;
+        check(
+            ps >= 0.0 && ps.is_finite(),
+            "progress-seconds",
+            ps,
+            "a finite number of seconds ≥ 0",
+        )?;
         if let Some(n) = self.train_size {
             check(n > 0, "train-size", n, "a positive number of images")?;
         }

@@ -80,5 +80,9 @@ pub fn recipe(name: &str) -> Option<&'static Recipe> {
 
 /// The recipe names, comma-separated (for messages).
 pub fn names() -> String {
-    RECIPES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+    RECIPES
+        .iter()
+        .map(|r| r.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -55,6 +55,12 @@ pub struct Table1Args {
     /// Worker threads per run.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Print the predicted machine time of every run (from images/s measured now, or read from finished runs) instead of running them.
+    #[arg(long)]
+    pub estimate: bool,
+    /// Write the table even if it holds fewer finished runs than the one it replaces.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The paper's Table 1 (% error): (dataset, model) → value.
@@ -210,9 +216,12 @@ pub fn run(c: &ReproduceCommand) -> Result<(), CliError> {
         }
         return Ok(());
     }
+    if a.estimate {
+        return estimate(a, &cells);
+    }
     if !a.collect {
         for (i, c) in cells.iter().enumerate() {
-            if c.dir.join(RESULTS_FILE).exists() {
+            if read_result(a, c).is_some() {
                 eprintln!(
                     "[{}/{}] {} done, skipped",
                     i + 1,
@@ -231,6 +240,7 @@ pub fn run(c: &ReproduceCommand) -> Result<(), CliError> {
             );
             let t0 = Instant::now();
             crate::train::run(&train_args(&c.args)?)?;
+            archive(a, c)?;
             eprintln!("    {:.0} s", t0.elapsed().as_secs_f64());
         }
     }
@@ -241,14 +251,46 @@ pub fn run(c: &ReproduceCommand) -> Result<(), CliError> {
 struct Done {
     error: f64,
     wall_s: f64,
+    rate: f64,
 }
 
-fn read_result(dir: &Path) -> Option<Done> {
-    let text = fs::read_to_string(dir.join(RESULTS_FILE)).ok()?;
+/// Where a finished run's small files are kept with the results (committed,
+/// unlike the run folders with their checkpoints).
+fn archive_dir(a: &Table1Args, c: &Cell) -> PathBuf {
+    let name = c.dir.file_name().map(PathBuf::from).unwrap_or_default();
+    a.results
+        .join("runs")
+        .join("table1")
+        .join(&a.budget)
+        .join(name)
+}
+
+/// Files of a finished run copied to its archive folder.
+const ARCHIVED: [&str; 3] = [RESULTS_FILE, crate::train::METRICS_FILE, "config.json"];
+
+/// Copies a finished run's results, metrics and configuration into its
+/// archive folder.
+fn archive(a: &Table1Args, c: &Cell) -> Result<(), CliError> {
+    let to = archive_dir(a, c);
+    fs::create_dir_all(&to).map_err(|e| msg(format!("cannot create {}: {e}", to.display())))?;
+    for f in ARCHIVED {
+        let text = fs::read_to_string(c.dir.join(f))
+            .map_err(|e| msg(format!("cannot read {}: {e}", c.dir.join(f).display())))?;
+        crate::train::write_atomic(&to.join(f), &text)?;
+    }
+    Ok(())
+}
+
+/// The results of a finished run: from its run folder, or from its archive.
+fn read_result(a: &Table1Args, c: &Cell) -> Option<Done> {
+    let text = fs::read_to_string(c.dir.join(RESULTS_FILE))
+        .or_else(|_| fs::read_to_string(archive_dir(a, c).join(RESULTS_FILE)))
+        .ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     Some(Done {
         error: v["test_error"].as_f64()? * 100.0,
         wall_s: v["wall_s"].as_f64()?,
+        rate: v["images_per_sec"].as_f64().unwrap_or(0.0),
     })
 }
 
@@ -272,6 +314,108 @@ fn ours(runs: &[Done]) -> String {
     } else {
         format!("{mean:.2}")
     }
+}
+
+/// The number of runs a written `table1.csv` counts (0 if there is none).
+fn runs_in_csv(path: &Path) -> usize {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(3)?.parse::<usize>().ok())
+        .sum()
+}
+
+/// Prints the predicted machine time of each run of the matrix and in all.
+fn estimate(a: &Table1Args, cells: &[Cell]) -> Result<(), CliError> {
+    let mut total = 0.0;
+    let mut rates: Vec<((String, String), f64, &str)> = Vec::new();
+    println!("| data set | model | seed | epochs | images/s | source | hours |");
+    println!("|---|---|---|---|---|---|---|");
+    for c in cells {
+        let key = (c.dataset.clone(), c.model.clone());
+        let known = rates
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, r, s)| (*r, *s));
+        let (rate, source) = match known {
+            Some(r) => r,
+            None => {
+                let r = match read_result(a, c) {
+                    Some(d) if d.rate > 0.0 => (d.rate, "finished run"),
+                    _ => (
+                        measure_rate(&c.dataset, &c.model, a.threads)?,
+                        "measured now",
+                    ),
+                };
+                rates.push((key, r.0, r.1));
+                r
+            }
+        };
+        let targs = train_args(&c.args)?;
+        let cfg = targs.config(60_000, 10_000);
+        // Evaluating 10,000 digits costs about a third of training on them.
+        let evals = cfg.epochs.div_ceil(cfg.eval_every) as f64;
+        let images = cfg.epochs as f64 * 60_000.0 + evals * 10_000.0 / 3.0;
+        let hours = images / rate / 3600.0;
+        total += hours;
+        println!(
+            "| {} | {} | {} | {} | {rate:.0} | {source} | {hours:.2} |",
+            c.dataset.to_uppercase(),
+            c.model,
+            c.seed,
+            cfg.epochs
+        );
+    }
+    println!(
+        "\n{} runs: {total:.1} hours of machine time at {} threads a run ({})",
+        cells.len(),
+        a.threads.map_or(rayon::current_num_threads(), |t| t),
+        stn::sampler::kernel_build()
+    );
+    Ok(())
+}
+
+/// Training images per second of a model on a data set, from a few timed
+/// steps of batch 64 after two warm-up steps.
+fn measure_rate(dataset: &str, model: &str, threads: Option<usize>) -> Result<f64, CliError> {
+    eprintln!("measuring {model} on {dataset}...");
+    engine::parallel::in_pool(threads, || time_steps(dataset, model))
+}
+
+/// Times the steps of [`measure_rate`] on the current thread pool.
+fn time_steps(dataset: &str, model: &str) -> Result<f64, CliError> {
+    use engine::{Tape, Var};
+    use layers::{Ctx, Module, Optimizer};
+    let variant = crate::run::parse_variant(dataset)?;
+    let side = crate::run::input_side(variant);
+    let mut net = crate::run::build(model, side, 1)?;
+    let (train, _) = crate::run::load_splits(&crate::run::data_dir(&None), Some(640), Some(1))?;
+    let data = datasets::DistortedMnist::new(variant, &train, &train, 1);
+    let mut opt = layers::Adam::new();
+    let run = |net: &mut stn::Model, opt: &mut layers::Adam, step: u64| -> Result<(), CliError> {
+        let idx: Vec<usize> = (0..64)
+            .map(|i| (i + 64 * step as usize) % train.len())
+            .collect();
+        let batch = data.batch(0, &idx);
+        let labels: Vec<usize> = batch.labels.iter().map(|&l| l as usize).collect();
+        let tape = Tape::new();
+        let ctx = Ctx::train(&tape, 1, step);
+        let loss = layers::cross_entropy(&net.forward(&Var::constant(batch.images), &ctx), &labels);
+        let grads = ctx.gradients(&loss.backward(), &net.params());
+        drop(tape);
+        opt.step(&mut net.params_mut(), &grads, 1e-3)
+            .map_err(|e| msg(e.to_string()))?;
+        Ok(())
+    };
+    for s in 0..2 {
+        run(&mut net, &mut opt, s)?;
+    }
+    let t0 = Instant::now();
+    let steps = 6;
+    for s in 2..2 + steps {
+        run(&mut net, &mut opt, s)?;
+    }
+    Ok(64.0 * steps as f64 / t0.elapsed().as_secs_f64())
 }
 
 /// Writes `table1.md` (a section per budget: the paper's layout, models ×
@@ -300,7 +444,7 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
             if !by.iter().any(|(k, _)| *k == key) {
                 by.push((key.clone(), Vec::new()));
             }
-            if let Some(d) = read_result(&c.dir) {
+            if let Some(d) = read_result(&b, c) {
                 if let Some((_, v)) = by.iter_mut().find(|(k, _)| *k == key) {
                     v.push(d);
                 }
@@ -347,9 +491,9 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
         }
         let _ = writeln!(
             md,
-            "\n| data set | model | ours | paper | runs | wall time / run |"
+            "\n| data set | model | ours | paper | runs | wall time / run | images/s |"
         );
-        let _ = writeln!(md, "|---|---|---|---|---|---|");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|");
         for ((d, m), runs) in &by {
             if runs.is_empty() {
                 continue;
@@ -359,10 +503,11 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
             let p = paper.map_or("–".to_string(), |p| format!("{p:.1}"));
             let _ = writeln!(
                 md,
-                "| {} | {m} | {} | {p} | {} | {wall:.0} s |",
+                "| {} | {m} | {} | {p} | {} | {wall:.0} s | {:.0} |",
                 d.to_uppercase(),
                 ours(runs),
-                runs.len()
+                runs.len(),
+                runs.iter().map(|r| r.rate).sum::<f64>() / runs.len() as f64
             );
             let _ = writeln!(
                 csv,
@@ -372,10 +517,19 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
             );
         }
     }
-    fs::create_dir_all(&a.results)
-        .map_err(|e| msg(format!("cannot create {}: {e}", a.results.display())))?;
     let md_path = a.results.join("table1.md");
     let csv_path = a.results.join("table1.csv");
+    let before = runs_in_csv(&csv_path);
+    if done == 0 || (done < before && !a.force) {
+        return Err(msg(format!(
+            "{} holds {before} finished runs and only {done} are found now (under {} and {}): not overwritten (--force writes it anyway)",
+            csv_path.display(),
+            a.runs.display(),
+            a.results.join("runs").display()
+        )));
+    }
+    fs::create_dir_all(&a.results)
+        .map_err(|e| msg(format!("cannot create {}: {e}", a.results.display())))?;
     crate::train::write_atomic(&md_path, &md)?;
     crate::train::write_atomic(&csv_path, &csv)?;
     print!("{md}");

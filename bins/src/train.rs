@@ -36,8 +36,6 @@ const EVAL_CHUNK: usize = 500;
 /// The fixed seed the validation digits are distorted with (like the test
 /// set's, but a stream of its own).
 pub const VAL_SEED: u64 = 1506;
-/// Seconds between progress lines when stderr is not a terminal.
-const LOG_SECONDS: f64 = 20.0;
 /// Exit code of a run stopped by SIGINT or SIGTERM after saving a
 /// checkpoint: `--resume` continues it (75 is EX_TEMPFAIL, "try again").
 pub const EXIT_RESUMABLE: u8 = 75;
@@ -153,6 +151,8 @@ struct Progress {
     sums: EpochSums,
     /// Training time of the earlier sittings of a resumed run.
     wall_before: f64,
+    /// Training time up to now, all sittings (set before saving).
+    wall: f64,
 }
 
 /// Saves a checkpoint of the run.
@@ -164,7 +164,6 @@ fn save(
     ema: Option<&Ema>,
     epoch: u64,
     at: &Progress,
-    wall: f64,
 ) -> Result<(), CliError> {
     let mut ck = Checkpoint::new(at.step, epoch, cfg_json)
         .with_params(&model.params())
@@ -174,7 +173,7 @@ fn save(
     }
     at.sums.save(ck).save(path)?;
     // The time is not in the checkpoint, whose bytes must not depend on it.
-    let wall = json!({"step": at.step, "wall_s": wall});
+    let wall = json!({"step": at.step, "wall_s": at.wall});
     write_atomic(&path.with_file_name(WALL_FILE), &format!("{wall}\n"))
 }
 
@@ -206,6 +205,12 @@ fn splits(args: &TrainArgs) -> Result<Splits, CliError> {
     // The full training split stays the pool of TC distractors, so the test
     // set is the same whatever --train-size (and equal to `warpgrad eval`'s).
     let (full, test) = run::load_splits(&run::data_dir(&args.data_dir), None, args.test_size)?;
+    if full.is_empty() {
+        return Err(msg(format!(
+            "the training split of {} holds no images: nothing to train on",
+            run::data_dir(&args.data_dir).display()
+        )));
+    }
     if args.val_size >= full.len() {
         return Err(msg(format!(
             "--val-size {}: expected fewer than the {} training digits",
@@ -288,7 +293,12 @@ fn evaluate(model: &mut Model, ema: Option<&Ema>, set: &datasets::Batch) -> (f32
     (loss, error)
 }
 
-fn train_run(args: &TrainArgs, cfg: &TrainConfig, out: &Path, data: &Splits) -> Result<(), CliError> {
+fn train_run(
+    args: &TrainArgs,
+    cfg: &TrainConfig,
+    out: &Path,
+    data: &Splits,
+) -> Result<(), CliError> {
     let variant = run::parse_variant(&cfg.dataset)?;
     let side = run::input_side(variant);
     let cfg_json = serde_json::to_string(cfg).map_err(|e| msg(e.to_string()))?;
@@ -301,6 +311,7 @@ fn train_run(args: &TrainArgs, cfg: &TrainConfig, out: &Path, data: &Splits) -> 
         step: 0,
         sums: EpochSums::default(),
         wall_before: 0.0,
+        wall: 0.0,
     };
 
     if ck_path.exists() && !args.resume {
@@ -371,7 +382,8 @@ fn train_run(args: &TrainArgs, cfg: &TrainConfig, out: &Path, data: &Splits) -> 
     let total = cfg.total_steps();
     let pb = progress(total, at.step, args.quiet);
     let plain = !args.quiet && !std::io::stderr().is_terminal();
-    eprintln!(
+    if !args.quiet {
+        eprintln!(
         "training {} on {} ({} parameters): {} images, {} epochs of {spe} steps, evaluating on {} {} digits; recipe {}; {} threads, {} kernels",
         cfg.model,
         cfg.dataset,
@@ -384,6 +396,7 @@ fn train_run(args: &TrainArgs, cfg: &TrainConfig, out: &Path, data: &Splits) -> 
         rayon::current_num_threads(),
         stn::sampler::kernel_build(),
     );
+    }
     let started = Instant::now();
     let mut last_line = 0.0f64;
     let mut images_done = 0u64;
@@ -393,8 +406,16 @@ fn train_run(args: &TrainArgs, cfg: &TrainConfig, out: &Path, data: &Splits) -> 
     while at.step < total {
         let step = at.step;
         if interrupted.load(Ordering::SeqCst) || args.stop_after.is_some_and(|s| step >= s) {
-            let wall = at.wall_before + started.elapsed().as_secs_f64();
-            save(&ck_path, &cfg_json, &model, opt.as_ref(), ema.as_ref(), step / spe, &at, wall)?;
+            at.wall = at.wall_before + started.elapsed().as_secs_f64();
+            save(
+                &ck_path,
+                &cfg_json,
+                &model,
+                opt.as_ref(),
+                ema.as_ref(),
+                step / spe,
+                &at,
+            )?;
             pb.abandon();
             let note = format!(
                 "stopped at step {step}; checkpoint {} saved; continue with --resume",
@@ -454,7 +475,7 @@ fn train_run(args: &TrainArgs, cfg: &TrainConfig, out: &Path, data: &Splits) -> 
             "loss {epoch_loss:.4} acc {:.2}% {rate:.0} img/s",
             100.0 * epoch_acc
         ));
-        if plain && elapsed - last_line >= LOG_SECONDS {
+        if plain && elapsed - last_line >= args.progress_seconds {
             last_line = elapsed;
             let eta = (total - step) as f64 * cfg.batch_size as f64 / rate;
             eprintln!(
@@ -465,19 +486,19 @@ fn train_run(args: &TrainArgs, cfg: &TrainConfig, out: &Path, data: &Splits) -> 
                 eta
             );
         }
-        if step % cfg.log_every == 0 {
+        if step.is_multiple_of(cfg.log_every) {
             metrics.write(json!({
                 "type": "log", "step": step, "epoch": epoch, "lr": lr,
                 "loss": lv, "epoch_loss": epoch_loss, "epoch_acc": epoch_acc,
                 "elapsed_s": elapsed, "images_per_sec": rate,
             }))?;
         }
-        if step % spe != 0 {
+        if !step.is_multiple_of(spe) {
             continue;
         }
         let name = data.eval_name;
         let mut eval = None;
-        if (epoch + 1) % cfg.eval_every == 0 || step == total {
+        if (epoch + 1).is_multiple_of(cfg.eval_every) || step == total {
             let t0 = Instant::now();
             let (eval_loss, eval_error) = evaluate(&mut model, ema.as_ref(), &data.eval);
             let line = format!(
@@ -497,9 +518,18 @@ fn train_run(args: &TrainArgs, cfg: &TrainConfig, out: &Path, data: &Splits) -> 
             }))?;
             eval = Some((eval_loss, eval_error));
         }
-        let wall = at.wall_before + started.elapsed().as_secs_f64();
+        at.wall = at.wall_before + started.elapsed().as_secs_f64();
+        let wall = at.wall;
         at.sums = EpochSums::default();
-        save(&ck_path, &cfg_json, &model, opt.as_ref(), ema.as_ref(), epoch + 1, &at, wall)?;
+        save(
+            &ck_path,
+            &cfg_json,
+            &model,
+            opt.as_ref(),
+            ema.as_ref(),
+            epoch + 1,
+            &at,
+        )?;
         if let (true, Some((eval_loss, eval_error))) = (step == total, eval) {
             let results = json!({
                 "dataset": cfg.dataset, "model": cfg.model, "seed": cfg.seed,

@@ -42,9 +42,9 @@ pub use basic::{dropout_mask, dropout_with_mask, Dropout, Flatten, ReLU};
 pub use checkpoint::{crc32, Checkpoint, CheckpointError, CheckpointErrorKind};
 pub use conv::{conv2d, Conv2d};
 pub use data::{epoch_order, permutation};
+pub use ema::Ema;
 pub use init::Init;
 pub use linear::{linear, Linear};
-pub use ema::Ema;
 pub use loss::{accuracy, correct_count, cross_entropy, cross_entropy_smoothed, predictions};
 pub use module::{
     check_unique_names, layer_table, param_count, Ctx, LayerRow, Module, Param, Sequential,

@@ -1,0 +1,337 @@
+//! `warpgrad train`'s recipe settings, validation split, flag checks, SIGTERM
+//! and progress output, each on a tiny run through the real binary.
+
+mod common;
+
+use common::{assert_one_line_error, exe, run, text};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn tmp(name: &str) -> PathBuf {
+    common::tmp("cli-recipe", name)
+}
+
+/// A tiny run with every recipe feature on: validation split, moving
+/// average, label smoothing, AdamW and the one-cycle schedule.
+const TINY: &[&str] = &[
+    "train",
+    "--dataset",
+    "rts",
+    "--model",
+    "st-cnn-aff",
+    "--train-size",
+    "256",
+    "--val-size",
+    "100",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--log-every",
+    "1",
+    "--ema",
+    "0.9",
+    "--label-smoothing",
+    "0.1",
+    "--optimizer",
+    "adamw",
+    "--weight-decay",
+    "0.01",
+    "--schedule",
+    "onecycle",
+    "--quiet",
+];
+
+fn train(out: &Path, extra: &[&str]) -> std::process::Output {
+    let o = exe()
+        .args(TINY)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "train failed: {}", text(&o.stderr));
+    o
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The metrics lines without their timing fields.
+fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("elapsed_s");
+                o.remove("images_per_sec");
+            }
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_validation_run_scores_the_held_out_digits_and_never_the_test_set() {
+    let out = tmp("val");
+    train(&out, &[]);
+    let r = json(&out.join("results.json"));
+    let e = r["val_error"].as_f64().expect("results.json has val_error");
+    assert!((0.0..=1.0).contains(&e));
+    assert!(r.get("test_error").is_none(), "no test error: {r}");
+    let cfg = json(&out.join("config.json"));
+    assert_eq!(cfg["val_size"], 100);
+    assert_eq!(cfg["train_size"], 256);
+    assert_eq!(cfg["ema"].as_f64().unwrap() as f32, 0.9);
+    for m in metrics(&out) {
+        assert!(
+            m.get("test_error").is_none(),
+            "a metrics line scored the test set: {m}"
+        );
+    }
+    // Holding out every training digit leaves nothing to train on.
+    let o = run(&[
+        "train",
+        "--val-size",
+        "60000",
+        "--out",
+        tmp("valbig").to_str().unwrap(),
+    ]);
+    assert_one_line_error(&o, "--val-size 60000");
+}
+
+#[test]
+fn every_recipe_feature_resumes_to_the_identical_checkpoint() {
+    let (full, part) = (tmp("full"), tmp("part"));
+    train(&full, &[]);
+    train(&part, &["--stop-after", "11"]);
+    train(&part, &["--resume"]);
+    assert_eq!(
+        fs::read(full.join("checkpoint.wgck")).unwrap(),
+        fs::read(part.join("checkpoint.wgck")).unwrap()
+    );
+    assert_eq!(metrics(&full), metrics(&part));
+    // The run's time counts both sittings.
+    let first = json(&part.join("wall.json"));
+    assert!(first["step"].as_u64() == Some(16));
+    let r = json(&part.join("results.json"));
+    assert!(r["wall_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn the_moving_average_changes_what_is_evaluated() {
+    let (with, without) = (tmp("ema"), tmp("noema"));
+    train(&with, &[]);
+    let mut args: Vec<&str> = TINY.to_vec();
+    let i = args.iter().position(|a| *a == "0.9").unwrap();
+    args[i] = "0"; // --ema 0
+    let o = exe()
+        .args(&args)
+        .arg("--out")
+        .arg(&without)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // Same training (the average does not feed back), different evaluation.
+    let (a, b) = (metrics(&with), metrics(&without));
+    let train_loss = |m: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        m.iter()
+            .filter(|v| v["type"] == "log")
+            .map(|v| v["loss"].clone())
+            .collect()
+    };
+    assert_eq!(train_loss(&a), train_loss(&b));
+    let val_loss = |m: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        m.iter()
+            .filter(|v| v["type"] == "epoch")
+            .map(|v| v["val_loss"].clone())
+            .collect()
+    };
+    assert_ne!(val_loss(&a), val_loss(&b));
+}
+
+#[test]
+fn a_changed_setting_is_named_when_resuming() {
+    let out = tmp("diff");
+    train(&out, &["--stop-after", "3"]);
+    let o = exe()
+        .args(TINY)
+        .arg("--out")
+        .arg(&out)
+        .args(["--resume", "--lr", "0.01"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&o, "lr: saved 0.003");
+}
+
+#[test]
+fn every_numeric_flag_is_checked_by_name() {
+    let out = tmp("flags").join("run");
+    let o = out.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--train-size", "0"], "--train-size 0"),
+        (&["--test-size", "0"], "--test-size 0"),
+        (&["--batch-size", "0"], "--batch-size 0"),
+        (&["--epochs", "0"], "--epochs 0"),
+        (&["--log-every", "0"], "--log-every 0"),
+        (&["--eval-every", "0"], "--eval-every 0"),
+        (&["--clip", "-1"], "--clip -1"),
+        (&["--clip", "NaN"], "--clip NaN"),
+        (&["--lr", "0"], "--lr 0"),
+        (&["--lr", "inf"], "--lr inf"),
+        (&["--loc-lr", "-0.5"], "--loc-lr -0.5"),
+        (&["--ema", "1"], "--ema 1"),
+        (&["--label-smoothing", "1.5"], "--label-smoothing 1.5"),
+        (&["--weight-decay", "-1"], "--weight-decay -1"),
+        (&["--threads", "0"], "--threads 0"),
+        (&["--progress-seconds", "-1"], "--progress-seconds -1"),
+        (&["--recipe", "fast"], "unknown recipe 'fast'"),
+        (&["--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'"),
+        (&["--schedule", "exp"], "unknown schedule 'exp'"),
+    ];
+    for (flags, needle) in cases {
+        let mut a = vec!["train", "--out", o];
+        a.extend_from_slice(flags);
+        assert_one_line_error(&run(&a), needle);
+    }
+    assert!(!out.exists(), "a refused run must not create its folder");
+    // --resume on a folder that holds no run.
+    let o = run(&["train", "--resume", "--out", "/nonexistent/run"]);
+    assert_one_line_error(&o, "/nonexistent/run holds no run");
+}
+
+#[test]
+fn an_empty_training_split_is_refused() {
+    let data = tmp("emptydata");
+    fs::create_dir_all(&data).unwrap();
+    let write_idx = |name: &str, dims: &[u32], ty: u8| {
+        let mut b = vec![0, 0, ty, dims.len() as u8];
+        for d in dims {
+            b.extend_from_slice(&d.to_be_bytes());
+        }
+        fs::write(data.join(name), b).unwrap();
+    };
+    write_idx("train-images-idx3-ubyte", &[0, 28, 28], 0x08);
+    write_idx("train-labels-idx1-ubyte", &[0], 0x08);
+    write_idx("t10k-images-idx3-ubyte", &[0, 28, 28], 0x08);
+    write_idx("t10k-labels-idx1-ubyte", &[0], 0x08);
+    let o = run(&[
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        tmp("emptyrun").to_str().unwrap(),
+    ]);
+    assert_one_line_error(&o, "holds no images");
+}
+
+#[test]
+fn sigterm_saves_a_checkpoint_exits_75_and_the_run_resumes_identically() {
+    let args: Vec<&str> = vec![
+        "train",
+        "--dataset",
+        "r",
+        "--model",
+        "st-fcn-aff",
+        "--train-size",
+        "4096",
+        "--test-size",
+        "64",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--log-every",
+        "1",
+        "--quiet",
+    ];
+    let (full, stopped) = (tmp("tfull"), tmp("term"));
+    let o = exe().args(&args).arg("--out").arg(&full).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut child = exe()
+        .args(&args)
+        .arg("--out")
+        .arg(&stopped)
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let mut sent = false;
+    while t0.elapsed() < Duration::from_secs(120) && child.try_wait().unwrap().is_none() {
+        let log = fs::read_to_string(stopped.join("metrics.jsonl")).unwrap_or_default();
+        if log.lines().count() > 30 {
+            let pid = child.id().to_string();
+            assert!(Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success());
+            sent = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = child.wait().unwrap();
+    assert!(sent, "the run ended before SIGTERM could be sent");
+    assert_eq!(
+        status.code(),
+        Some(75),
+        "SIGTERM exits with 75 (stopped, resumable)"
+    );
+    let ck = layers::Checkpoint::load(&stopped.join("checkpoint.wgck")).unwrap();
+    assert!(
+        ck.step > 0 && ck.step < 128,
+        "saved mid-epoch at step {}",
+        ck.step
+    );
+    let o = exe()
+        .args(&args)
+        .arg("--out")
+        .arg(&stopped)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        fs::read(full.join("checkpoint.wgck")).unwrap(),
+        fs::read(stopped.join("checkpoint.wgck")).unwrap()
+    );
+}
+
+#[test]
+fn without_a_terminal_a_start_up_line_and_progress_lines_are_printed() {
+    let out = tmp("plain");
+    let args: Vec<&str> = TINY.iter().copied().filter(|a| *a != "--quiet").collect();
+    let o = exe()
+        .args(&args)
+        .arg("--out")
+        .arg(&out)
+        .args(["--progress-seconds", "0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    let first = err.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("training st-cnn-aff on rts (")
+            && first.contains("parameters")
+            && first.contains("threads")
+            && first.contains("kernels"),
+        "start-up line: {first}"
+    );
+    let before_epoch: Vec<&str> = err
+        .lines()
+        .take_while(|l| !l.starts_with("epoch 1/2:"))
+        .filter(|l| l.starts_with("epoch 1/2 step "))
+        .collect();
+    assert!(
+        before_epoch.len() >= 5
+            && before_epoch[0].contains("img/s")
+            && before_epoch[0].contains("ETA"),
+        "progress lines before the first epoch ends:\n{err}"
+    );
+}
