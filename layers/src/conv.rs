@@ -315,6 +315,7 @@ fn forward_with(
         bias[..g.o].copy_from_slice(b.data());
     }
     let (taps, pix) = (Offsets::new(g.tap_offsets()), g.pixel_offsets());
+    let wsteps = Offsets::steps(k, op);
     let in_p = g.c * g.hp() * g.wp();
     out.par_chunks_mut(CONV_CHUNK * out_len)
         .enumerate()
@@ -340,9 +341,9 @@ fn forward_with(
                     let panel = Panel {
                         a: xp,
                         a_at,
-                        offs: &taps,
+                        a_offs: &taps,
                         b: &wt[o0..],
-                        sb: op,
+                        b_offs: &wsteps,
                     };
                     kern::run(isa, &panel, &mut tile, NR, true);
                     for (m, row) in tile.chunks(NR).enumerate().take(qn - q0) {
@@ -407,15 +408,16 @@ fn backward_chunk(
                 }
             }
             let offs = Offsets::new((q0..q1).map(|q| (q / p) * in_p + pix[q % p]).collect());
+            let gsteps = Offsets::steps(q1 - q0, op);
             for l0 in (0..kp).step_by(MR) {
                 let a_at: [usize; MR] = std::array::from_fn(|m| taps[(l0 + m).min(k - 1)]);
                 for o0 in (0..op).step_by(NR) {
                     let panel = Panel {
                         a: xp,
                         a_at,
-                        offs: &offs,
+                        a_offs: &offs,
                         b: &gt[o0..],
-                        sb: op,
+                        b_offs: &gsteps,
                     };
                     kern::run(isa, &panel, &mut dwt[l0 * op + o0..], op, q0 > 0);
                 }
@@ -437,7 +439,7 @@ fn backward_chunk(
         let mut gp = take_buf(g.o * pp);
         gp.fill(0.0);
         let mut dcol = take_buf(kp * pp);
-        let chans = Offsets::new((0..g.o).map(|o| o * k).collect());
+        let (chans, gsteps) = (Offsets::steps(g.o, k), Offsets::steps(g.o, pp));
         for (gsmp, dxs) in gs.chunks(out_len).zip(dx.chunks_mut(g.in_len())) {
             for (o, grow) in gsmp.chunks(p).enumerate() {
                 gp[o * pp..][..p].copy_from_slice(grow);
@@ -448,9 +450,9 @@ fn backward_chunk(
                     let panel = Panel {
                         a: wd,
                         a_at,
-                        offs: &chans,
+                        a_offs: &chans,
                         b: &gp[q0..],
-                        sb: pp,
+                        b_offs: &gsteps,
                     };
                     kern::run(isa, &panel, &mut dcol[l0 * pp + q0..], pp, false);
                 }
@@ -762,15 +764,16 @@ mod tests {
     }
 
     /// (N, C, H, W, O, k, stride, pad): a partial chunk, output channels
-    /// below, at and above NR, stride 2, padding, a 1×1 output, and the
-    /// paper's 9×9 first layer.
-    const SHAPES: [[usize; 8]; 6] = [
+    /// below, at and above NR, stride 2 and 3, padding, a 1×1 output, the
+    /// paper's 9×9 first layer, and more taps than a tile's width.
+    const SHAPES: [[usize; 8]; 7] = [
         [19, 1, 12, 12, 5, 3, 1, 0],
         [3, 3, 9, 11, 17, 3, 2, 1],
         [17, 4, 8, 8, 20, 5, 1, 2],
         [2, 2, 7, 7, 3, 7, 1, 0],
         [5, 2, 10, 9, 16, 4, 3, 2],
         [18, 1, 20, 20, 32, 9, 1, 0],
+        [3, 8, 6, 6, 20, 5, 1, 1],
     ];
 
     #[test]

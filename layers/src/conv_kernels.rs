@@ -3,11 +3,11 @@
 //! One call updates a tile of [`MR`]×[`NR`] values `c[m][j]` (row `m` at
 //! `c[m·ldc ..]`) by a chain of fused multiply-adds, in order `t = 0, 1, …`:
 //!
-//! `c[m][j] ← fma(a[a_at[m] + offs[t]], b[t·sb + j], c[m][j])`
+//! `c[m][j] ← fma(a[a_at[m] + a_offs[t]], b[b_offs[t] + j], c[m][j])`
 //!
-//! so the `a` side is a broadcast read at any offsets (straight from the
-//! input planes, the weights or the output gradient: no im2col matrix) and
-//! the `b` side is [`NR`] contiguous values. Each value is one chain of
+//! so the `a` side is a broadcast read and the `b` side [`NR`] contiguous
+//! values, both at any offsets: straight from the input planes, the weights
+//! or the output gradient, with no im2col matrix. Each value is one chain of
 //! single-rounding FMAs in `t` order, whatever the build: the AVX2 build
 //! (`vfmadd` on 8 lanes) and the portable one (`f32::mul_add`) give the same
 //! bits (tested in `conv.rs`).
@@ -96,6 +96,11 @@ impl Offsets {
         self.0.is_empty()
     }
 
+    /// `0, step, 2·step, …` (`n` entries).
+    pub fn steps(n: usize, step: usize) -> Offsets {
+        Offsets((0..n).map(|t| t * step).collect())
+    }
+
     /// The largest entry (0 if none).
     fn max(&self) -> usize {
         self.0.last().copied().unwrap_or(0)
@@ -109,11 +114,11 @@ pub struct Panel<'a> {
     /// Start of each tile row's reads in `a`.
     pub a_at: [usize; MR],
     /// Offset added at step `t`; its length is the chain length.
-    pub offs: &'a Offsets,
-    /// Vector side: [`NR`] values at `t·sb`.
+    pub a_offs: &'a Offsets,
+    /// Vector side.
     pub b: &'a [f32],
-    /// Step of `b`.
-    pub sb: usize,
+    /// Start of step `t`'s [`NR`] values in `b` (as long as `a_offs`).
+    pub b_offs: &'a Offsets,
 }
 
 /// Runs the chain of `p` on the tile `c` (row stride `ldc`), starting from
@@ -123,14 +128,19 @@ pub struct Panel<'a> {
 /// If a read or the tile falls outside its slice.
 #[inline]
 pub fn run(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
-    let n = p.offs.len();
-    let amax = p.a_at.iter().max().copied().unwrap_or(0) + p.offs.max();
+    let n = p.a_offs.len();
+    assert_eq!(
+        n,
+        p.b_offs.len(),
+        "conv kernel: offset tables differ in length"
+    );
+    let amax = p.a_at.iter().max().copied().unwrap_or(0) + p.a_offs.max();
     assert!(
         n == 0 || amax < p.a.len(),
         "conv kernel: a read out of range"
     );
     assert!(
-        n == 0 || (n - 1) * p.sb + NR <= p.b.len(),
+        n == 0 || p.b_offs.max() + NR <= p.b.len(),
         "conv kernel: b read out of range"
     );
     assert!(
@@ -154,8 +164,8 @@ fn run_portable(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
             row.copy_from_slice(&c[m * ldc..][..NR]);
         }
     }
-    for (t, &off) in p.offs.0.iter().enumerate() {
-        let bt = &p.b[t * p.sb..][..NR];
+    for (&off, &bo) in p.a_offs.0.iter().zip(&p.b_offs.0) {
+        let bt = &p.b[bo..][..NR];
         for (row, &at) in acc.iter_mut().zip(&p.a_at) {
             let av = p.a[at + off];
             for (r, &bv) in row.iter_mut().zip(bt) {
@@ -189,11 +199,11 @@ unsafe fn run_avx2(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
     }
     let (a, b) = (p.a.as_ptr(), p.b.as_ptr());
     let pa: [*const f32; MR] = p.a_at.map(|i| a.wrapping_add(i));
-    for (t, &off) in p.offs.0.iter().enumerate() {
-        // SAFETY: t·sb + NR ≤ b.len() and a_at[m] + off ≤ a_at[m] + offs.max()
-        // < a.len() (asserted by `run`).
+    for (&off, &bo) in p.a_offs.0.iter().zip(&p.b_offs.0) {
+        // SAFETY: bo + NR ≤ b_offs.max() + NR ≤ b.len() and a_at[m] + off ≤
+        // a_at[m] + a_offs.max() < a.len() (asserted by `run`).
         unsafe {
-            let bp = b.add(t * p.sb);
+            let bp = b.add(bo);
             let b0 = _mm256_loadu_ps(bp);
             let b1 = _mm256_loadu_ps(bp.add(8));
             for (row, &ap) in acc.iter_mut().zip(&pa) {
