@@ -232,11 +232,40 @@ fn padded<'a>(g: &ConvGeom, xs: &'a [f32], s: usize, buf: &'a mut [f32]) -> &'a 
 /// back into the sample's ∂x: channels, tap rows `u`, tap columns `v`, then
 /// output rows and columns in order.
 fn col2im(g: &ConvGeom, col: &[f32], ld: usize, dx: &mut [f32]) {
-    // Per tap column v: the output columns j0..j1 in range and the input
-    // column of j0 (stride 1), computed once.
-    let runs: Vec<(usize, usize, usize)> = (0..g.k).map(|v| g.stride1_run(v)).collect();
+    let (kk, hw) = (g.k * g.k, g.h * g.w);
+    if g.stride == 1 {
+        // The runs of one channel, in (u, v, output row) order: (row of
+        // ∂col, start in that row, start in the ∂x plane, length).
+        let mut runs = Vec::with_capacity(kk * g.oh);
+        for u in 0..g.k {
+            for v in 0..g.k {
+                let (j0, j1, start) = g.stride1_run(v);
+                for i in 0..g.oh {
+                    let iy = (i + u) as isize - g.pad as isize;
+                    if iy >= 0 && iy < g.h as isize && j1 > j0 {
+                        runs.push((
+                            u * g.k + v,
+                            i * g.ow + j0,
+                            iy as usize * g.w + start,
+                            j1 - j0,
+                        ));
+                    }
+                }
+            }
+        }
+        for (c, plane) in dx.chunks_mut(hw).enumerate().take(g.c) {
+            let rows = &col[c * kk * ld..];
+            for &(r, src, dst, n) in &runs {
+                let s = &rows[r * ld + src..][..n];
+                for (d, &val) in plane[dst..dst + n].iter_mut().zip(s) {
+                    *d += val;
+                }
+            }
+        }
+        return;
+    }
     for c in 0..g.c {
-        let plane = &mut dx[c * g.h * g.w..][..g.h * g.w];
+        let plane = &mut dx[c * hw..][..hw];
         for u in 0..g.k {
             for v in 0..g.k {
                 let r = (c * g.k + u) * g.k + v;
@@ -248,14 +277,6 @@ fn col2im(g: &ConvGeom, col: &[f32], ld: usize, dx: &mut [f32]) {
                     }
                     let drow = &mut plane[iy as usize * g.w..][..g.w];
                     let srow = &row[i * g.ow..(i + 1) * g.ow];
-                    if g.stride == 1 {
-                        let (j0, j1, start) = runs[v];
-                        let n = j1 - j0;
-                        for (d, &val) in drow[start..start + n].iter_mut().zip(&srow[j0..j0 + n]) {
-                            *d += val;
-                        }
-                        continue;
-                    }
                     for (j, &val) in srow.iter().enumerate() {
                         let ix = (j * g.stride + v) as isize - g.pad as isize;
                         if ix >= 0 && ix < g.w as isize {
@@ -329,11 +350,26 @@ fn forward_with(
             // the taps, from the bias.
             let qn = s * p;
             let mut tile = [0.0f32; MR * NR];
+            // Sample and pixel of q0, stepped without divisions.
+            let (mut s0, mut p0) = (0, 0);
             for q0 in (0..qn).step_by(MR) {
-                let a_at: [usize; MR] = std::array::from_fn(|m| {
-                    let q = (q0 + m).min(qn - 1);
-                    (q / p) * in_p + pix[q % p]
-                });
+                let mut a_at = [0usize; MR];
+                let mut dst = [usize::MAX; MR];
+                let (mut si, mut pi) = (s0, p0);
+                for m in 0..MR {
+                    if si < s {
+                        a_at[m] = si * in_p + pix[pi];
+                        dst[m] = si * out_len + pi;
+                    } else {
+                        // Past the chunk: repeat a real pixel, dropped below.
+                        a_at[m] = a_at[m - 1];
+                    }
+                    pi += 1;
+                    if pi == p {
+                        (si, pi) = (si + 1, 0);
+                    }
+                }
+                (s0, p0) = (si, pi);
                 for o0 in (0..op).step_by(NR) {
                     for row in tile.chunks_mut(NR) {
                         row.copy_from_slice(&bias[o0..o0 + NR]);
@@ -346,11 +382,14 @@ fn forward_with(
                         b_offs: &wsteps,
                     };
                     kern::run(isa, &panel, &mut tile, NR, true);
-                    for (m, row) in tile.chunks(NR).enumerate().take(qn - q0) {
-                        let (si, pi) = ((q0 + m) / p, (q0 + m) % p);
-                        let dst = &mut ob[si * out_len + o0 * p + pi..];
-                        for (j, &v) in row.iter().enumerate().take(g.o - o0) {
-                            dst[j * p] = v;
+                    let nj = NR.min(g.o - o0);
+                    for (row, &d) in tile.chunks(NR).zip(&dst) {
+                        if d == usize::MAX {
+                            break;
+                        }
+                        let d = d + o0 * p;
+                        for (j, &v) in row[..nj].iter().enumerate() {
+                            ob[d + j * p] = v;
                         }
                     }
                 }
