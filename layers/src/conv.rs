@@ -350,9 +350,9 @@ fn forward_with(
             // the taps, from the bias.
             let qn = s * p;
             let mut tile = [0.0f32; MR * NR];
-            // Sample and pixel of q0, stepped without divisions.
+            // Sample and pixel of each tile's first pixel, stepped without divisions.
             let (mut s0, mut p0) = (0, 0);
-            for q0 in (0..qn).step_by(MR) {
+            for _ in 0..qn.div_ceil(MR) {
                 let mut a_at = [0usize; MR];
                 let mut dst = [usize::MAX; MR];
                 let (mut si, mut pi) = (s0, p0);
