@@ -20,7 +20,24 @@ import sys
 import time
 
 SAMPLER_WL = ["W1", "W2", "W3", "W4", "W5", "W6"]
-CONVS = ["cls1", "cls2", "loc1", "loc2", "tut_loc1", "tut_loc2", "tut_cls1", "tut_cls2"]
+CONVS = ["cls1", "cls2", "loc1", "loc2", "tut_loc1", "tut_loc2", "tut_cls1", "tut_cls2",
+         "cnn42_1", "cnn42_2", "cnn60_1", "cnn60_2"]
+# name: (cin, cout, k, side, need_input_grad), as CONV_LAYERS in benches/src/lib.rs.
+CONV_DIMS = {
+    "cls1": (1, 32, 9, 28, True), "cls2": (32, 64, 7, 10, True),
+    "loc1": (1, 20, 5, 21, False), "loc2": (20, 20, 5, 8, True),
+    "tut_loc1": (1, 8, 7, 28, False), "tut_loc2": (8, 10, 5, 11, True),
+    "tut_cls1": (1, 10, 5, 28, True), "tut_cls2": (10, 20, 5, 12, True),
+    "cnn42_1": (1, 32, 9, 42, False), "cnn42_2": (32, 64, 7, 17, True),
+    "cnn60_1": (1, 32, 9, 60, False), "cnn60_2": (32, 64, 7, 26, True),
+}
+
+
+def conv_flops(layer, op, batch):
+    """Floating-point operations of one conv forward or backward (FMA = 2)."""
+    cin, cout, k, side, need_in = CONV_DIMS[layer]
+    f = 2 * batch * cout * cin * k * k * (side - k + 1) ** 2
+    return 2 * f if op == "conv_bwd" and need_in else f
 MODELS = ["rts", "tutorial"]
 MODEL_NAMES = {"rts": "ST-CNN RTS (42×42)", "tutorial": "tutorial STN (28×28)"}
 DATA = ["r", "rts", "p", "e", "tc"]
@@ -209,6 +226,16 @@ def main():
         res = ours[threads[-1]].ask(f"op=tps_grid workload={w} reps=10 warmup=1 min_time_ms=200")
         tps.append({"workload": w, "threads": threads[-1], "ms": median(res["times_ms"])})
 
+    # The FP32 FMA peak of this machine, in this run (conv rows are quoted
+    # as a share of it): AVX2 and, where present, AVX-512.
+    fma_peak = []
+    for isa in ("avx2", "avx512"):
+        for t in threads:
+            res = ours[t].ask(f"op=fma_peak workload={isa} reps=5")
+            if "gflops" in res:
+                fma_peak.append({"isa": isa, "threads": t, "gflops": res["gflops"]})
+                print(f"fma peak {isa} t={t}: {res['gflops']:.1f} GFLOP/s", flush=True)
+
     for w in list(ours.values()) + list(torch_w.values()):
         w.close()
 
@@ -228,12 +255,39 @@ def main():
     out = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
            "duration_s": time.time() - t_start, "machine": machine(), "torch": tinfo,
            "loads": loads, "simd": simd, "rows": results, "data": data, "tps": tps, "peak": peak,
+           "fma_peak": fma_peak,
            "settings": vars(a)}
     with open(a.json, "w") as f:
         json.dump(out, f, indent=1)
     with open(a.md, "w") as f:
         f.write(markdown(out))
     print(f"wrote {a.md} and {a.json} in {out['duration_s']:.0f} s")
+
+
+def conv_peak_table(d, rows_):
+    """Our conv rows as GFLOP/s and % of the FMA peak measured in the same run."""
+    peaks = d.get("fma_peak") or []
+    if not peaks:
+        return "(No FMA peak probe in this run.)\n"
+    best = {}
+    for p in peaks:
+        best[p["threads"]] = max(best.get(p["threads"], 0.0), p["gflops"])
+    o = ["### Share of the FP32 FMA peak\n",
+         "Peak probe (register-only FMA loop, `bench_report --op fma_peak`): " +
+         ", ".join(f"{p['isa']} {p['threads']} thread(s) {p['gflops']:.1f} GFLOP/s"
+                   for p in peaks) + ". A conv's FLOPs count a multiply-add as 2; the "
+         "backward counts ∂weight and, where computed, ∂input (∂bias not counted). "
+         "Target: ≥ 50% of the peak at the same threads.\n",
+         "| layer | pass | threads | ours ms | GFLOP/s | % of peak | |", "|---|---|---|---|---|---|---|"]
+    for r in rows_:
+        if r["workload"] not in CONV_DIMS or r["threads"] not in best:
+            continue
+        g = conv_flops(r["workload"], r["section"], r["items"]) / (r["ours_ms"] / 1e3) / 1e9
+        pct = 100 * g / best[r["threads"]]
+        o.append(f"| {r['workload']} | {r['section'][5:]} | {r['threads']} | "
+                 f"{fmt_ms(r['ours_ms'])} | {g:.1f} | {pct:.0f}% | "
+                 f"{'met' if pct >= 50 else '**missed**'} |")
+    return "\n".join(o) + "\n"
 
 
 def fmt_ms(x):
@@ -417,6 +471,7 @@ def markdown(d):
     o.append(table(sec("conv_fwd"), "layer", "img/s"))
     o.append("### Backward\n")
     o.append(table(sec("conv_bwd"), "layer", "img/s"))
+    o.append(conv_peak_table(d, sec("conv_fwd") + sec("conv_bwd")))
 
     if d["data"]:
         o.append("## Distorted MNIST generation (datasets issue: well under 1 s)\n")

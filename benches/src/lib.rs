@@ -9,6 +9,8 @@
 //! generators ([`DataCase`]). `compare/torch_bench.py` builds the same
 //! shapes in PyTorch; keep the two in step.
 
+pub mod peak;
+
 use datasets::{DistortedMnist, Mnist, Variant};
 use engine::rng::seeded;
 use engine::{Tape, Tensor, Var};
@@ -286,8 +288,9 @@ const fn cl(
 }
 
 /// The convolutions of the ST-CNN for RTS (classifier `cls*`, localisation
-/// `loc*`) and of the tutorial STN (`tut_*`), with the input sides they see.
-pub const CONV_LAYERS: [ConvLayer; 8] = [
+/// `loc*`), of the tutorial STN (`tut_*`) and of the CNN baselines on 42²
+/// (RTS, `cnn42_*`) and 60² (TC, `cnn60_*`), with the input sides they see.
+pub const CONV_LAYERS: [ConvLayer; 12] = [
     cl("cls1", 1, 32, 9, 28, true),
     cl("cls2", 32, 64, 7, 10, true),
     cl("loc1", 1, 20, 5, 21, false),
@@ -296,6 +299,10 @@ pub const CONV_LAYERS: [ConvLayer; 8] = [
     cl("tut_loc2", 8, 10, 5, 11, true),
     cl("tut_cls1", 1, 10, 5, 28, true),
     cl("tut_cls2", 10, 20, 5, 12, true),
+    cl("cnn42_1", 1, 32, 9, 42, false),
+    cl("cnn42_2", 32, 64, 7, 17, true),
+    cl("cnn60_1", 1, 32, 9, 60, false),
+    cl("cnn60_2", 32, 64, 7, 26, true),
 ];
 
 /// The convolution named `name`, if any.
@@ -340,6 +347,19 @@ impl ConvCase {
     /// Batch size.
     pub fn batch(&self) -> usize {
         self.x.shape()[0]
+    }
+
+    /// Floating-point operations of one forward (a multiply-add counts 2).
+    pub fn forward_flops(&self) -> u64 {
+        let l = self.layer;
+        let o = (l.side - l.k + 1) as u64;
+        2 * (self.batch() * l.cout * l.cin * l.k * l.k) as u64 * o * o
+    }
+
+    /// Floating-point operations of one backward: ∂weight, and ∂input if
+    /// the layer needs it (each as many as the forward).
+    pub fn backward_flops(&self) -> u64 {
+        self.forward_flops() * if self.layer.need_input_grad { 2 } else { 1 }
     }
 
     /// Forward (stride 1, no padding, with bias).

@@ -13,31 +13,57 @@
 //! * `∂L/∂x = col2im(Wᵀ·G_n)` (each column entry added back to the pixel it
 //!   was copied from; padding entries are dropped).
 //!
+//! # Implicit GEMM
+//! No im2col matrix is built: the register-blocked FMA micro-kernel of
+//! [`crate::conv_kernels`] broadcasts its `a` operand straight from the
+//! (zero-padded, when `pad > 0`) input planes at per-tap and per-pixel
+//! offsets, so the forward and ∂W read the input in place; ∂x goes through a
+//! per-sample ∂col matrix and col2im. matrixmultiply is no longer used here.
+//!
+//! # Summation order (fixed; the same in every kernel build)
+//! * `y[n,o,q]`: one chain of fused multiply-adds `acc ← fma(x, w, acc)`
+//!   from `acc = b[o]` (0 without bias) over the taps `l = (c·k + u)·k + v`
+//!   in increasing order.
+//! * `∂W[o,l]`: within a chunk, one FMA chain from 0 over the output pixels
+//!   `q = i·W' + j` of each sample, samples in order (the chain runs in
+//!   blocks of pixels, which changes no bits); then the chunk
+//!   partials are added (plain adds) in chunk order.
+//! * `∂b[o]`: per sample, `engine::parallel::sum_chunk` of the plane, added
+//!   over the chunk's samples in order; chunk partials in chunk order.
+//! * `∂col[l,q]`: one FMA chain from 0 over `o` in increasing order; col2im
+//!   then adds into ∂x channel, tap row `u`, tap column `v`, output row, output
+//!   column order (each ∂x value starts from 0).
+//!
 //! # Parallelism and determinism
 //! The batch is split into chunks of [`CONV_CHUNK`] samples, a number that
-//! does not depend on the thread count. Within a chunk, sub-blocks of a few
-//! samples (a number fixed by the shapes, see `ConvGeom::sub_block`) are laid
-//! side by side in one wide im2col matrix, small enough to stay in cache, so
-//! one sgemm handles a sub-block. Chunks run in parallel with rayon; the
-//! weight and bias gradients are summed over the sub-blocks of a chunk in
-//! order, then the chunk partials are added in chunk order. The results are
-//! therefore bit-identical for any `RAYON_NUM_THREADS`.
+//! does not depend on the thread count, and chunks run in parallel with
+//! rayon. Tile shapes change no chain, so the results are bit-identical for
+//! any `RAYON_NUM_THREADS` and any kernel build (AVX2 or portable; tested).
 //!
-//! Scratch matrices come from a small pool and are returned after use, so a
+//! Scratch buffers come from a small pool and are returned after use, so a
 //! training loop does not allocate them again at every step.
 
+use crate::conv_kernels::{self as kern, Isa, Offsets, Panel, MR, NR};
 use crate::init::Init;
 use crate::module::{Ctx, Module, Param};
 use engine::rng::Rng;
-use engine::{gemm, Tensor, Var};
+use engine::{Tensor, Var};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// Samples per parallel chunk (fixed: results do not depend on threads).
 pub const CONV_CHUNK: usize = 16;
 
-/// Target size of a forward sub-block's im2col matrix (fits in L2).
-pub const COL_BYTES: usize = 256 << 10;
+/// Which build of the convolution's micro-kernel this process runs:
+/// `"avx2"` or `"portable"` (capped by `WARPGRAD_SIMD`). All give the same
+/// bits; benchmark reports print it.
+pub fn kernel_build() -> &'static str {
+    Isa::detect().name()
+}
+
+/// Values of Gᵀ per ∂W block (64 KiB): the block's pixels are a chain's
+/// steps, so its size changes no bits.
+const DW_BLOCK_VALUES: usize = 16 << 10;
 
 /// Reusable f32 buffers. Taking from a pool (rather than thread-locals) stays
 /// correct when rayon runs another chunk on the same thread mid-task.
@@ -140,16 +166,43 @@ impl ConvGeom {
         (j0, j1, (j0 as isize + off) as usize)
     }
 
-    /// Samples per forward sub-block: as many as keep the sub-block's im2col
-    /// matrix within [`COL_BYTES`], but at least enough that the sgemm has
-    /// 4·O columns (sgemm packs all of W at every call: with few output
-    /// pixels per sample, as in a 4×4 output, small blocks cost more in
-    /// packing than they save in cache misses).
-    fn sub_block(&self) -> usize {
-        let per = self.rows() * self.pix() * std::mem::size_of::<f32>();
-        let by_cache = COL_BYTES / per.max(1);
-        let by_pack = (4 * self.o).div_ceil(self.pix().max(1));
-        by_cache.max(by_pack).clamp(1, CONV_CHUNK)
+    /// Padded input height.
+    fn hp(&self) -> usize {
+        self.h + 2 * self.pad
+    }
+
+    /// Padded input width.
+    fn wp(&self) -> usize {
+        self.w + 2 * self.pad
+    }
+
+    /// Output channels rounded up to a multiple of the kernel's [`NR`].
+    fn o_pad(&self) -> usize {
+        self.o.div_ceil(NR) * NR
+    }
+
+    /// Offset of tap `l = (c·k + u)·k + v` in a padded sample:
+    /// `c·Hp·Wp + u·Wp + v` (non-decreasing in `l`).
+    fn tap_offsets(&self) -> Vec<usize> {
+        let (hp, wp) = (self.hp(), self.wp());
+        let mut t = Vec::with_capacity(self.rows());
+        for c in 0..self.c {
+            for u in 0..self.k {
+                for v in 0..self.k {
+                    t.push(c * hp * wp + u * wp + v);
+                }
+            }
+        }
+        t
+    }
+
+    /// Offset of output pixel `q = i·W' + j`'s window in a padded plane:
+    /// `i·s·Wp + j·s` (non-decreasing in `q`).
+    fn pixel_offsets(&self) -> Vec<usize> {
+        let wp = self.wp();
+        (0..self.oh)
+            .flat_map(|i| (0..self.ow).map(move |j| i * self.stride * wp + j * self.stride))
+            .collect()
     }
 
     /// Values per input sample.
@@ -158,81 +211,76 @@ impl ConvGeom {
     }
 }
 
-/// Fills `col` (rows × s·P) with the im2col matrix of the `s` samples `xs`.
-fn im2col(g: &ConvGeom, xs: &[f32], s: usize, col: &mut [f32]) {
-    let (p, width) = (g.pix(), s * g.pix());
-    for c in 0..g.c {
+/// Copies the `s` samples `xs` into zero-padded planes in `buf` and returns
+/// them, or returns `xs` itself when there is no padding.
+fn padded<'a>(g: &ConvGeom, xs: &'a [f32], s: usize, buf: &'a mut [f32]) -> &'a [f32] {
+    if g.pad == 0 {
+        return xs;
+    }
+    let (hp, wp) = (g.hp(), g.wp());
+    let buf = &mut buf[..s * g.c * hp * wp];
+    buf.fill(0.0);
+    for (dst, src) in buf.chunks_mut(hp * wp).zip(xs.chunks(g.h * g.w)) {
+        for (y, row) in src.chunks(g.w).enumerate() {
+            dst[(y + g.pad) * wp + g.pad..][..g.w].copy_from_slice(row);
+        }
+    }
+    buf
+}
+
+/// Adds ∂col (rows `C·k·k` of one sample's `P` pixels, row `r` at `r·ld`)
+/// back into the sample's ∂x: channels, tap rows `u`, tap columns `v`, then
+/// output rows and columns in order.
+fn col2im(g: &ConvGeom, col: &[f32], ld: usize, dx: &mut [f32]) {
+    let (kk, hw) = (g.k * g.k, g.h * g.w);
+    if g.stride == 1 {
+        // The runs of one channel, in (u, v, output row) order: (row of
+        // ∂col, start in that row, start in the ∂x plane, length).
+        let mut runs = Vec::with_capacity(kk * g.oh);
         for u in 0..g.k {
             for v in 0..g.k {
-                let r = (c * g.k + u) * g.k + v;
-                let row = &mut col[r * width..(r + 1) * width];
-                for si in 0..s {
-                    let plane = &xs[(si * g.c + c) * g.h * g.w..][..g.h * g.w];
-                    let dst = &mut row[si * p..(si + 1) * p];
-                    for i in 0..g.oh {
-                        let drow = &mut dst[i * g.ow..(i + 1) * g.ow];
-                        let iy = (i * g.stride + u) as isize - g.pad as isize;
-                        if iy < 0 || iy >= g.h as isize {
-                            drow.fill(0.0);
-                            continue;
-                        }
-                        let src = &plane[iy as usize * g.w..][..g.w];
-                        if g.stride == 1 {
-                            // Contiguous: ix = j + v − pad; copy the in-range run, zero the rest.
-                            let (j0, j1, start) = g.stride1_run(v);
-                            drow[..j0].fill(0.0);
-                            drow[j0..j1].copy_from_slice(&src[start..start + (j1 - j0)]);
-                            drow[j1..].fill(0.0);
-                            continue;
-                        }
-                        for (j, d) in drow.iter_mut().enumerate() {
-                            let ix = (j * g.stride + v) as isize - g.pad as isize;
-                            *d = if ix < 0 || ix >= g.w as isize {
-                                0.0
-                            } else {
-                                src[ix as usize]
-                            };
-                        }
+                let (j0, j1, start) = g.stride1_run(v);
+                for i in 0..g.oh {
+                    let iy = (i + u) as isize - g.pad as isize;
+                    if iy >= 0 && iy < g.h as isize && j1 > j0 {
+                        runs.push((
+                            u * g.k + v,
+                            i * g.ow + j0,
+                            iy as usize * g.w + start,
+                            j1 - j0,
+                        ));
                     }
                 }
             }
         }
+        for (c, plane) in dx.chunks_mut(hw).enumerate().take(g.c) {
+            let rows = &col[c * kk * ld..];
+            for &(r, src, dst, n) in &runs {
+                let s = &rows[r * ld + src..][..n];
+                for (d, &val) in plane[dst..dst + n].iter_mut().zip(s) {
+                    *d += val;
+                }
+            }
+        }
+        return;
     }
-}
-
-/// Adds the columns of `col` (rows × s·P) back into the `s` samples `dx`.
-fn col2im(g: &ConvGeom, col: &[f32], s: usize, dx: &mut [f32]) {
-    let (p, width) = (g.pix(), s * g.pix());
     for c in 0..g.c {
+        let plane = &mut dx[c * hw..][..hw];
         for u in 0..g.k {
             for v in 0..g.k {
                 let r = (c * g.k + u) * g.k + v;
-                let row = &col[r * width..(r + 1) * width];
-                for si in 0..s {
-                    let plane = &mut dx[(si * g.c + c) * g.h * g.w..][..g.h * g.w];
-                    let srcs = &row[si * p..(si + 1) * p];
-                    for i in 0..g.oh {
-                        let iy = (i * g.stride + u) as isize - g.pad as isize;
-                        if iy < 0 || iy >= g.h as isize {
-                            continue;
-                        }
-                        let drow = &mut plane[iy as usize * g.w..][..g.w];
-                        let srow = &srcs[i * g.ow..(i + 1) * g.ow];
-                        if g.stride == 1 {
-                            // Contiguous: ix = j + v − pad; add the in-range run.
-                            let (j0, j1, start) = g.stride1_run(v);
-                            for (d, &val) in
-                                drow[start..start + (j1 - j0)].iter_mut().zip(&srow[j0..j1])
-                            {
-                                *d += val;
-                            }
-                            continue;
-                        }
-                        for (j, &val) in srow.iter().enumerate() {
-                            let ix = (j * g.stride + v) as isize - g.pad as isize;
-                            if ix >= 0 && ix < g.w as isize {
-                                drow[ix as usize] += val;
-                            }
+                let row = &col[r * ld..][..g.pix()];
+                for i in 0..g.oh {
+                    let iy = (i * g.stride + u) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let drow = &mut plane[iy as usize * g.w..][..g.w];
+                    let srow = &row[i * g.ow..(i + 1) * g.ow];
+                    for (j, &val) in srow.iter().enumerate() {
+                        let ix = (j * g.stride + v) as isize - g.pad as isize;
+                        if ix >= 0 && ix < g.w as isize {
+                            drow[ix as usize] += val;
                         }
                     }
                 }
@@ -249,6 +297,18 @@ pub fn conv2d_forward(
     stride: usize,
     pad: usize,
 ) -> Tensor {
+    forward_with(Isa::detect(), x, w, b, stride, pad)
+}
+
+/// [`conv2d_forward`] with a given kernel build.
+fn forward_with(
+    isa: Isa,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: usize,
+    pad: usize,
+) -> Tensor {
     let g = ConvGeom::new(x.shape(), w.shape(), stride, pad);
     if let Some(b) = b {
         assert!(
@@ -258,48 +318,92 @@ pub fn conv2d_forward(
             w.shape()
         );
     }
-    let (p, rows, out_len) = (g.pix(), g.rows(), g.o * g.pix());
+    let (p, k, op, out_len) = (g.pix(), g.rows(), g.o_pad(), g.o * g.pix());
     let mut out = engine::parallel::zeros(g.n * out_len);
     if out.is_empty() {
         return Tensor::from_vec(out, &[g.n, g.o, g.oh, g.ow]);
     }
     let (xd, wd) = (x.data(), w.data());
-    let bd = b.map(|b| b.data());
+    // Wᵀ with its columns padded to a multiple of NR: wt[l·op + o] = w[o, l].
+    let mut wt = vec![0.0f32; k * op];
+    for (o, wrow) in wd.chunks(k).enumerate() {
+        for (l, &v) in wrow.iter().enumerate() {
+            wt[l * op + o] = v;
+        }
+    }
+    let mut bias = vec![0.0f32; op];
+    if let Some(b) = b {
+        bias[..g.o].copy_from_slice(b.data());
+    }
+    let (taps, pix) = (Offsets::new(g.tap_offsets()), g.pixel_offsets());
+    let wsteps = Offsets::steps(k, op);
+    let in_p = g.c * g.hp() * g.wp();
     out.par_chunks_mut(CONV_CHUNK * out_len)
         .enumerate()
         .for_each(|(ci, ob)| {
             let s = ob.len() / out_len;
             let xs = &xd[ci * CONV_CHUNK * g.in_len()..][..s * g.in_len()];
-            // Sub-blocks whose im2col matrix stays in cache between im2col and
-            // sgemm. Output columns are independent, so this changes no bits.
-            let sb = g.sub_block();
-            let mut col = take_buf(rows * sb * p);
-            let mut tmp = take_buf(g.o * sb * p);
-            for (xb, obb) in xs.chunks(sb * g.in_len()).zip(ob.chunks_mut(sb * out_len)) {
-                let s = obb.len() / out_len;
-                let (col, tmp) = (&mut col[..rows * s * p], &mut tmp[..g.o * s * p]);
-                im2col(&g, xb, s, col);
-                // tmp (O × s·P) = W (O × C·k·k) · col (C·k·k × s·P)
-                gemm(g.o, rows, s * p, wd, false, col, false, tmp, false);
-                for si in 0..s {
-                    for o in 0..g.o {
-                        let bias = bd.map_or(0.0, |b| b[o]);
-                        let src = &tmp[o * s * p + si * p..][..p];
-                        let dst = &mut obb[(si * g.o + o) * p..][..p];
-                        for (d, &v) in dst.iter_mut().zip(src) {
-                            *d = v + bias;
+            let mut pbuf = take_buf(if g.pad > 0 { s * in_p } else { 0 });
+            let xp = padded(&g, xs, s, &mut pbuf);
+            // Tiles of MR output pixels (running on across the chunk's
+            // samples) × NR output channels; each value one FMA chain over
+            // the taps, from the bias.
+            let qn = s * p;
+            let mut tile = [0.0f32; MR * NR];
+            // Sample and pixel of each tile's first pixel, stepped without divisions.
+            let (mut s0, mut p0) = (0, 0);
+            for _ in 0..qn.div_ceil(MR) {
+                let mut a_at = [0usize; MR];
+                let mut dst = [usize::MAX; MR];
+                let (mut si, mut pi) = (s0, p0);
+                for m in 0..MR {
+                    if si < s {
+                        a_at[m] = si * in_p + pix[pi];
+                        dst[m] = si * out_len + pi;
+                    } else {
+                        // Past the chunk: repeat a real pixel, dropped below.
+                        a_at[m] = a_at[m - 1];
+                    }
+                    pi += 1;
+                    if pi == p {
+                        (si, pi) = (si + 1, 0);
+                    }
+                }
+                (s0, p0) = (si, pi);
+                for o0 in (0..op).step_by(NR) {
+                    for row in tile.chunks_mut(NR) {
+                        row.copy_from_slice(&bias[o0..o0 + NR]);
+                    }
+                    let panel = Panel {
+                        a: xp,
+                        a_at,
+                        a_offs: &taps,
+                        b: &wt[o0..],
+                        b_offs: &wsteps,
+                    };
+                    kern::run(isa, &panel, &mut tile, NR, true);
+                    let nj = NR.min(g.o - o0);
+                    for (row, &d) in tile.chunks(NR).zip(&dst) {
+                        if d == usize::MAX {
+                            break;
+                        }
+                        let d = d + o0 * p;
+                        for (j, &v) in row[..nj].iter().enumerate() {
+                            ob[d + j * p] = v;
                         }
                     }
                 }
             }
-            give_buf(col);
+            give_buf(pbuf);
         });
     Tensor::from_vec(out, &[g.n, g.o, g.oh, g.ow])
 }
 
-/// Gradients of one chunk: `(∂W partial, ∂b partial)`; adds ∂x into `dx`
+/// Gradients of one chunk: `(∂W partial, ∂b partial)`; writes ∂x into `dx`
 /// (zeros from the caller) if given.
+#[allow(clippy::too_many_arguments)]
 fn backward_chunk(
+    isa: Isa,
     g: &ConvGeom,
     ci: usize,
     xd: &[f32],
@@ -308,61 +412,113 @@ fn backward_chunk(
     dx: Option<&mut [f32]>,
     need_w: bool,
 ) -> (Vec<f32>, Vec<f32>) {
-    let (p, rows, out_len) = (g.pix(), g.rows(), g.o * g.pix());
+    let (p, k, op, out_len) = (g.pix(), g.rows(), g.o_pad(), g.o * g.pix());
+    let kp = k.div_ceil(MR) * MR;
     let s0 = ci * CONV_CHUNK;
     let s = CONV_CHUNK.min(g.n - s0);
     let gs = &gd[s0 * out_len..(s0 + s) * out_len];
     let xs = &xd[s0 * g.in_len()..(s0 + s) * g.in_len()];
-    // Sub-blocks of the chunk, as in the forward, so the im2col matrix and
-    // ∂col stay in cache. ∂W and ∂b are summed over the sub-blocks in order.
-    let sb = g.sub_block();
-    let mut dw = if need_w {
-        vec![0.0f32; g.o * rows]
-    } else {
-        Vec::new()
-    };
     let mut db = vec![0.0f32; g.o];
-    let mut gmat = take_buf(g.o * sb * p);
-    let mut col = take_buf(if need_w { rows * sb * p } else { 0 });
-    let mut dcol = take_buf(if dx.is_some() { rows * sb * p } else { 0 });
-    let mut dx = dx;
-    for b0 in (0..s).step_by(sb) {
-        let bs = sb.min(s - b0);
-        let w_cols = bs * p;
-        // G laid out as O × bs·P, matching the wide im2col matrix.
-        let gm = &mut gmat[..g.o * w_cols];
-        for si in 0..bs {
-            for o in 0..g.o {
-                gm[o * w_cols + si * p..][..p]
-                    .copy_from_slice(&gs[((b0 + si) * g.o + o) * p..][..p]);
-            }
-        }
-        for (o, d) in db.iter_mut().enumerate() {
-            *d += engine::parallel::sum_chunk(&gm[o * w_cols..(o + 1) * w_cols]);
-        }
-        if need_w {
-            let col = &mut col[..rows * w_cols];
-            im2col(g, &xs[b0 * g.in_len()..(b0 + bs) * g.in_len()], bs, col);
-            // ∂W (O × C·k·k) += G (O × bs·P) · colᵀ (bs·P × C·k·k)
-            gemm(g.o, w_cols, rows, gm, false, col, true, &mut dw, b0 > 0);
-        }
-        if let Some(dx) = dx.as_deref_mut() {
-            let dcol = &mut dcol[..rows * w_cols];
-            // ∂col (C·k·k × bs·P) = Wᵀ (C·k·k × O) · G (O × bs·P)
-            gemm(rows, g.o, w_cols, wd, true, gm, false, dcol, false);
-            // Zeros from the caller: col2im adds into them.
-            let dxb = &mut dx[b0 * g.in_len()..(b0 + bs) * g.in_len()];
-            col2im(g, dcol, bs, dxb);
+    for gsmp in gs.chunks(out_len) {
+        for (d, grow) in db.iter_mut().zip(gsmp.chunks(p)) {
+            *d += engine::parallel::sum_chunk(grow);
         }
     }
-    give_buf(gmat);
-    give_buf(col);
-    give_buf(dcol);
+    let mut dw = Vec::new();
+    if need_w {
+        let in_p = g.c * g.hp() * g.wp();
+        let mut pbuf = take_buf(if g.pad > 0 { s * in_p } else { 0 });
+        let xp = padded(g, xs, s, &mut pbuf);
+        let (taps, pix) = (g.tap_offsets(), g.pixel_offsets());
+        // ∂Wᵀ (rows padded to MR, columns to NR): each value one FMA chain
+        // over the chunk's output pixels, sample after sample, run in blocks
+        // of `qb` pixels whose Gᵀ (qb × op, padding columns zero) stays in L2.
+        let mut dwt = vec![0.0f32; kp * op];
+        let qn = s * p;
+        let qb = (DW_BLOCK_VALUES / op).clamp(1, qn);
+        let mut gt = take_buf(qb * op);
+        gt.fill(0.0);
+        for q0 in (0..qn).step_by(qb) {
+            let q1 = (q0 + qb).min(qn);
+            for (t, q) in (q0..q1).enumerate() {
+                let (si, pi) = (q / p, q % p);
+                for (o, d) in gt[t * op..][..g.o].iter_mut().enumerate() {
+                    *d = gs[si * out_len + o * p + pi];
+                }
+            }
+            let offs = Offsets::new((q0..q1).map(|q| (q / p) * in_p + pix[q % p]).collect());
+            let gsteps = Offsets::steps(q1 - q0, op);
+            for l0 in (0..kp).step_by(MR) {
+                let a_at: [usize; MR] = std::array::from_fn(|m| taps[(l0 + m).min(k - 1)]);
+                for o0 in (0..op).step_by(NR) {
+                    let panel = Panel {
+                        a: xp,
+                        a_at,
+                        a_offs: &offs,
+                        b: &gt[o0..],
+                        b_offs: &gsteps,
+                    };
+                    kern::run(isa, &panel, &mut dwt[l0 * op + o0..], op, q0 > 0);
+                }
+            }
+        }
+        dw = vec![0.0f32; g.o * k];
+        for (o, drow) in dw.chunks_mut(k).enumerate() {
+            for (l, d) in drow.iter_mut().enumerate() {
+                *d = dwt[l * op + o];
+            }
+        }
+        give_buf(gt);
+        give_buf(pbuf);
+    }
+    if let Some(dx) = dx {
+        // ∂col = Wᵀ·G per sample (rows padded to MR, pixels to NR), each
+        // value one FMA chain over the output channels; then col2im.
+        let pp = p.div_ceil(NR) * NR;
+        let mut gp = take_buf(g.o * pp);
+        gp.fill(0.0);
+        let mut dcol = take_buf(kp * pp);
+        let (chans, gsteps) = (Offsets::steps(g.o, k), Offsets::steps(g.o, pp));
+        for (gsmp, dxs) in gs.chunks(out_len).zip(dx.chunks_mut(g.in_len())) {
+            for (o, grow) in gsmp.chunks(p).enumerate() {
+                gp[o * pp..][..p].copy_from_slice(grow);
+            }
+            for l0 in (0..kp).step_by(MR) {
+                let a_at: [usize; MR] = std::array::from_fn(|m| (l0 + m).min(k - 1));
+                for q0 in (0..pp).step_by(NR) {
+                    let panel = Panel {
+                        a: wd,
+                        a_at,
+                        a_offs: &chans,
+                        b: &gp[q0..],
+                        b_offs: &gsteps,
+                    };
+                    kern::run(isa, &panel, &mut dcol[l0 * pp + q0..], pp, false);
+                }
+            }
+            col2im(g, &dcol, pp, dxs);
+        }
+        give_buf(gp);
+        give_buf(dcol);
+    }
     (dw, db)
 }
 
 /// Backward on plain tensors: `(∂x, ∂w, ∂b)`, each only if asked for.
 pub fn conv2d_backward(
+    x: &Tensor,
+    w: &Tensor,
+    gout: &Tensor,
+    stride: usize,
+    pad: usize,
+    needs: [bool; 3],
+) -> (Option<Tensor>, Option<Tensor>, Option<Tensor>) {
+    backward_with(Isa::detect(), x, w, gout, stride, pad, needs)
+}
+
+/// [`conv2d_backward`] with a given kernel build.
+fn backward_with(
+    isa: Isa,
     x: &Tensor,
     w: &Tensor,
     gout: &Tensor,
@@ -381,15 +537,16 @@ pub fn conv2d_backward(
     let need_w = needs[1];
     let chunks = g.n.div_ceil(CONV_CHUNK);
     let mut dx = needs[0].then(|| engine::parallel::zeros(g.n * g.in_len()));
+    let run = |ci, dxc| backward_chunk(isa, &g, ci, xd, wd, gd, dxc, need_w);
     let partials: Vec<(Vec<f32>, Vec<f32>)> = match dx.as_mut() {
         Some(dx) if !dx.is_empty() => dx
             .par_chunks_mut(CONV_CHUNK * g.in_len())
             .enumerate()
-            .map(|(ci, dxc)| backward_chunk(&g, ci, xd, wd, gd, Some(dxc), need_w))
+            .map(|(ci, dxc)| run(ci, Some(dxc)))
             .collect(),
         _ => (0..chunks)
             .into_par_iter()
-            .map(|ci| backward_chunk(&g, ci, xd, wd, gd, None, need_w))
+            .map(|ci| run(ci, None))
             .collect(),
     };
     // Chunk partials added in chunk order: independent of the thread count.
@@ -536,9 +693,16 @@ impl Module for Conv2d {
 mod tests {
     use super::*;
 
-    /// Direct evaluation of the module-doc formulas (stride 1, no padding).
-    fn naive(x: &Tensor, w: &Tensor, g: &Tensor) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        let cg = ConvGeom::new(x.shape(), w.shape(), 1, 0);
+    /// Direct evaluation of the module-doc formulas in f64 (any stride and
+    /// padding): `(y without bias, ∂x, ∂w)`.
+    fn naive(
+        x: &Tensor,
+        w: &Tensor,
+        g: &Tensor,
+        stride: usize,
+        pad: usize,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let cg = ConvGeom::new(x.shape(), w.shape(), stride, pad);
         let (xd, wd, gd) = (x.data(), w.data(), g.data());
         let mut y = vec![0.0f64; cg.n * cg.o * cg.pix()];
         let mut dx = vec![0.0f64; xd.len()];
@@ -551,7 +715,17 @@ mod tests {
                         for c in 0..cg.c {
                             for u in 0..cg.k {
                                 for v in 0..cg.k {
-                                    let xi = ((n * cg.c + c) * cg.h + i + u) * cg.w + j + v;
+                                    let iy = (i * stride + u) as isize - pad as isize;
+                                    let ix = (j * stride + v) as isize - pad as isize;
+                                    if iy < 0
+                                        || ix < 0
+                                        || iy >= cg.h as isize
+                                        || ix >= cg.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let (iy, ix) = (iy as usize, ix as usize);
+                                    let xi = ((n * cg.c + c) * cg.h + iy) * cg.w + ix;
                                     let wi = ((o * cg.c + c) * cg.k + u) * cg.k + v;
                                     y[yi] += f64::from(wd[wi]) * f64::from(xd[xi]);
                                     dx[xi] += f64::from(wd[wi]) * f64::from(gd[yi]);
@@ -567,6 +741,49 @@ mod tests {
         (f(y), f(dx), f(dw))
     }
 
+    /// The forward in the documented order, scalar: one `mul_add` chain per
+    /// output from the bias over the taps (padding taps are `fma(0, w, acc)`).
+    fn documented_forward(
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        stride: usize,
+        pad: usize,
+    ) -> Vec<f32> {
+        let g = ConvGeom::new(x.shape(), w.shape(), stride, pad);
+        let (xd, wd) = (x.data(), w.data());
+        let mut y = Vec::new();
+        for n in 0..g.n {
+            for o in 0..g.o {
+                for i in 0..g.oh {
+                    for j in 0..g.ow {
+                        let mut acc = b.data()[o];
+                        for c in 0..g.c {
+                            for u in 0..g.k {
+                                for v in 0..g.k {
+                                    let iy = (i * stride + u) as isize - pad as isize;
+                                    let ix = (j * stride + v) as isize - pad as isize;
+                                    let inside = iy >= 0
+                                        && ix >= 0
+                                        && iy < g.h as isize
+                                        && ix < g.w as isize;
+                                    let xv = if inside {
+                                        xd[((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize]
+                                    } else {
+                                        0.0
+                                    };
+                                    acc = xv.mul_add(wd[((o * g.c + c) * g.k + u) * g.k + v], acc);
+                                }
+                            }
+                        }
+                        y.push(acc);
+                    }
+                }
+            }
+        }
+        y
+    }
+
     fn close(a: &[f32], b: &[f32]) {
         assert_eq!(a.len(), b.len());
         for (x, y) in a.iter().zip(b) {
@@ -574,52 +791,95 @@ mod tests {
         }
     }
 
+    fn pool(n: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    }
+
+    fn bits(t: &Tensor) -> Vec<u32> {
+        t.data().iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// (N, C, H, W, O, k, stride, pad): a partial chunk, output channels
+    /// below, at and above NR, stride 2 and 3, padding, a 1×1 output, the
+    /// paper's 9×9 first layer, and more taps than a tile's width.
+    const SHAPES: [[usize; 8]; 7] = [
+        [19, 1, 12, 12, 5, 3, 1, 0],
+        [3, 3, 9, 11, 17, 3, 2, 1],
+        [17, 4, 8, 8, 20, 5, 1, 2],
+        [2, 2, 7, 7, 3, 7, 1, 0],
+        [5, 2, 10, 9, 16, 4, 3, 2],
+        [18, 1, 20, 20, 32, 9, 1, 0],
+        [3, 8, 6, 6, 20, 5, 1, 1],
+    ];
+
     #[test]
-    fn several_sub_blocks_per_chunk_match_the_direct_formulas_on_any_thread_count() {
-        // A 64×64 single-channel input with a 3×3 kernel: one sample's im2col
-        // matrix (9 × 62²) is over COL_BYTES / 2, so a 19-sample batch runs as
-        // a full chunk of 16 one-sample sub-blocks and a partial chunk of 3.
-        let mut rng = engine::rng::seeded(3);
-        let x = Tensor::normal(&[19, 1, 64, 64], 0.0, 1.0, &mut rng);
-        let w = Tensor::normal(&[2, 1, 3, 3], 0.0, 1.0, &mut rng);
-        let g = Tensor::normal(&[19, 2, 62, 62], 0.0, 1.0, &mut rng);
-        assert_eq!(ConvGeom::new(x.shape(), w.shape(), 1, 0).sub_block(), 1);
-        let run = || {
-            let y = conv2d_forward(&x, &w, None, 1, 0);
-            let (dx, dw, db) = conv2d_backward(&x, &w, &g, 1, 0, [true, true, true]);
-            (y, dx.unwrap(), dw.unwrap(), db.unwrap())
-        };
-        let pool = |n| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .unwrap()
-        };
-        let r1 = pool(1).install(run);
-        let (y, dx, dw) = naive(&x, &w, &g);
-        close(r1.0.data(), &y);
-        close(r1.1.data(), &dx);
-        close(r1.2.data(), &dw);
-        let gsum: Vec<f32> = (0..2)
-            .map(|o| {
-                (0..19)
-                    .map(|n| {
-                        g.data()[(n * 2 + o) * 62 * 62..][..62 * 62]
-                            .iter()
-                            .sum::<f32>()
-                    })
-                    .sum()
-            })
-            .collect();
-        close(r1.3.data(), &gsum);
-        let r2 = pool(2).install(run);
-        for (a, b) in [
-            (&r1.0, &r2.0),
-            (&r1.1, &r2.1),
-            (&r1.2, &r2.2),
-            (&r1.3, &r2.3),
-        ] {
-            assert_eq!(a.data(), b.data());
+    fn every_build_and_thread_count_matches_the_formulas_bit_for_bit_across_builds() {
+        for (si, &[n, c, h, w, o, k, stride, pad]) in SHAPES.iter().enumerate() {
+            let mut rng = engine::rng::seeded(10 + si as u64);
+            let x = Tensor::normal(&[n, c, h, w], 0.0, 1.0, &mut rng);
+            let wt = Tensor::normal(&[o, c, k, k], 0.0, 1.0, &mut rng);
+            let b = Tensor::normal(&[o], 0.0, 1.0, &mut rng);
+            let geom = ConvGeom::new(x.shape(), wt.shape(), stride, pad);
+            let g = Tensor::normal(&[n, o, geom.oh, geom.ow], 0.0, 1.0, &mut rng);
+            let (y0, dx0, dw0) = naive(&x, &wt, &g, stride, pad);
+            let documented = documented_forward(&x, &wt, &b, stride, pad);
+            let mut first: Option<Vec<Vec<u32>>> = None;
+            for isa in Isa::available() {
+                for threads in [1, 2] {
+                    let (y, yb, dx, dw, db) = pool(threads).install(|| {
+                        let y = forward_with(isa, &x, &wt, None, stride, pad);
+                        let yb = forward_with(isa, &x, &wt, Some(&b), stride, pad);
+                        let (dx, dw, db) =
+                            backward_with(isa, &x, &wt, &g, stride, pad, [true, true, true]);
+                        (y, yb, dx.unwrap(), dw.unwrap(), db.unwrap())
+                    });
+                    let what = format!("shape {si}, {isa:?}, {threads} threads");
+                    close(y.data(), &y0);
+                    close(dx.data(), &dx0);
+                    close(dw.data(), &dw0);
+                    let gsum: Vec<f32> = (0..o)
+                        .map(|oi| {
+                            let plane = geom.pix();
+                            (0..n)
+                                .map(|ni| {
+                                    g.data()[(ni * o + oi) * plane..][..plane]
+                                        .iter()
+                                        .sum::<f32>()
+                                })
+                                .sum()
+                        })
+                        .collect();
+                    close(db.data(), &gsum);
+                    assert_eq!(
+                        bits(&yb),
+                        documented.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "{what}"
+                    );
+                    let all = vec![bits(&y), bits(&yb), bits(&dx), bits(&dw), bits(&db)];
+                    match &first {
+                        None => first = Some(all),
+                        Some(f) => assert!(f == &all, "{what} differs from the first build"),
+                    }
+                }
+            }
         }
+    }
+
+    #[test]
+    fn partial_needs_give_the_same_bits_as_full_backward() {
+        let mut rng = engine::rng::seeded(4);
+        let x = Tensor::normal(&[20, 3, 9, 9], 0.0, 1.0, &mut rng);
+        let w = Tensor::normal(&[7, 3, 3, 3], 0.0, 1.0, &mut rng);
+        let g = Tensor::normal(&[20, 7, 9, 9], 0.0, 1.0, &mut rng);
+        let (dx, dw, db) = conv2d_backward(&x, &w, &g, 1, 1, [true, true, true]);
+        let (dx1, dw1, db1) = conv2d_backward(&x, &w, &g, 1, 1, [true, false, false]);
+        let (dx2, dw2, db2) = conv2d_backward(&x, &w, &g, 1, 1, [false, true, true]);
+        assert!(dw1.is_none() && db1.is_none() && dx2.is_none());
+        assert_eq!(bits(&dx.unwrap()), bits(&dx1.unwrap()));
+        assert_eq!(bits(&dw.unwrap()), bits(&dw2.unwrap()));
+        assert_eq!(bits(&db.unwrap()), bits(&db2.unwrap()));
     }
 }

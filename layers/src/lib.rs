@@ -28,6 +28,7 @@
 pub mod basic;
 pub mod checkpoint;
 pub mod conv;
+pub mod conv_kernels;
 pub mod data;
 pub mod ema;
 pub mod init;

@@ -17,7 +17,12 @@
 //! - `train`, `infer`: `rts` or `tutorial` (batch 256, `--batch` to change);
 //! - `peak`: `reps` training steps of `rts` or `tutorial` in this process,
 //!   then its peak RSS (meant for a fresh process);
-//! - `data`: 10,000 samples of a distortion (`r`, `rts`, `p`, `e`, `tc`).
+//! - `data`: 10,000 samples of a distortion (`r`, `rts`, `p`, `e`, `tc`);
+//! - `fma_peak`: the FP32 FMA peak probe (`avx2` or `avx512`) on the
+//!   `--threads` threads, reported as `gflops` (`reps` × 100 ms).
+//!
+//! Conv lines also give `gflops` (median) and `conv_simd`, the build of the
+//! convolution's micro-kernel.
 //!
 //! Threads: `--threads t` sets `RAYON_NUM_THREADS` before the pool starts.
 //! In serve mode cases are built once and kept, so a job interleaved with
@@ -242,6 +247,9 @@ fn report(
     threads: &str,
     cache: &mut HashMap<String, (Case, u64, &'static str)>,
 ) -> String {
+    if job.op == "fma_peak" {
+        return fma_peak_report(job, threads);
+    }
     let key = job.case_key();
     if !cache.contains_key(&key) {
         match build(job) {
@@ -261,10 +269,22 @@ fn report(
     let med = median(&times);
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
     let list: Vec<String> = times.iter().map(|t| format!("{t:.4}")).collect();
-    let peak = match (job.op.as_str(), peak_rss_kib()) {
+    let mut peak = match (job.op.as_str(), peak_rss_kib()) {
         ("peak", Some(kib)) => format!(",\"peak_rss_kib\":{kib}"),
         _ => String::new(),
     };
+    if let Case::Conv(c) = case {
+        let flops = if job.op == "conv_fwd" {
+            c.forward_flops()
+        } else {
+            c.backward_flops()
+        };
+        peak.push_str(&format!(
+            ",\"gflops\":{:.2},\"conv_simd\":\"{}\"",
+            flops as f64 / (med / 1e3) / 1e9,
+            layers::conv::kernel_build()
+        ));
+    }
     format!(
         "{{\"impl\":\"warpgrad\",\"op\":{},\"workload\":{},\"threads\":{},\"batch\":{},\"reps\":{},\"median_ms\":{med:.4},\"min_ms\":{min:.4},\"items\":{items},\"items_unit\":\"{unit}\",\"items_per_s\":{:.1}{peak},\"simd\":\"{}\",\"times_ms\":[{}]}}",
         json_str(&job.op),
@@ -285,6 +305,23 @@ fn usage() -> ! {
          (jobs on stdin: op=.. workload=.. reps=.. warmup=.. min_time_ms=..)"
     );
     std::process::exit(2)
+}
+
+/// The `fma_peak` job: one JSON line with the probe's GFLOP/s.
+fn fma_peak_report(job: &Job, threads: &str) -> String {
+    let t = threads.parse::<usize>().unwrap_or(1);
+    let ms = 100 * job.reps.max(1) as u64;
+    match warpgrad_benches::peak::fma_peak_gflops(&job.workload, t, ms) {
+        Some(g) => format!(
+            "{{\"impl\":\"warpgrad\",\"op\":\"fma_peak\",\"workload\":{},\"threads\":{},\"gflops\":{g:.2}}}",
+            json_str(&job.workload),
+            json_str(threads)
+        ),
+        None => format!(
+            "{{\"error\":{}}}",
+            json_str(&format!("no {} on this CPU (or unknown probe)", job.workload))
+        ),
+    }
 }
 
 fn main() {

@@ -1,0 +1,223 @@
+//! The convolution's register-blocked FMA micro-kernel, in every build.
+//!
+//! One call updates a tile of [`MR`]×[`NR`] values `c[m][j]` (row `m` at
+//! `c[m·ldc ..]`) by a chain of fused multiply-adds, in order `t = 0, 1, …`:
+//!
+//! `c[m][j] ← fma(a[a_at[m] + a_offs[t]], b[b_offs[t] + j], c[m][j])`
+//!
+//! so the `a` side is a broadcast read and the `b` side [`NR`] contiguous
+//! values, both at any offsets: straight from the input planes, the weights
+//! or the output gradient, with no im2col matrix. Each value is one chain of
+//! single-rounding FMAs in `t` order, whatever the build: the AVX2 build
+//! (`vfmadd` on 8 lanes) and the portable one (`f32::mul_add`) give the same
+//! bits (tested in `conv.rs`).
+//!
+//! Builds are chosen at run time ([`Isa`]) and capped by the `WARPGRAD_SIMD`
+//! environment variable as the sampler's are. An AVX-512 CPU runs the AVX2
+//! build (no AVX-512 instance yet: it could not be tested here).
+
+/// Rows of a tile (broadcast side).
+pub const MR: usize = 6;
+/// Columns of a tile (vector side): two AVX2 vectors.
+pub const NR: usize = 16;
+
+/// Which build of the micro-kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Plain Rust with `f32::mul_add`.
+    Portable,
+    /// AVX2 + FMA: 12 accumulators of 8 lanes.
+    Avx2,
+}
+
+impl Isa {
+    /// The build that runs: the best this CPU supports, capped by
+    /// `WARPGRAD_SIMD` (`portable`, `avx2`, `avx512`) when set. Every build
+    /// gives the same bits. Read once per process.
+    pub fn detect() -> Isa {
+        static CHOSEN: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let best = Isa::available().pop().unwrap_or(Isa::Portable);
+            let cap = match std::env::var("WARPGRAD_SIMD").as_deref() {
+                Ok("portable") => Isa::Portable,
+                _ => Isa::Avx2,
+            };
+            best.min(cap)
+        })
+    }
+
+    /// Every build this CPU runs, from the portable one up.
+    pub fn available() -> Vec<Isa> {
+        let mut all = vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") && has!("fma") {
+                all.push(Isa::Avx2);
+            }
+        }
+        all
+    }
+
+    /// The build's name in reports: `"avx2"` or `"portable"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx2 => "avx2",
+            Isa::Portable => "portable",
+        }
+    }
+}
+
+/// A non-decreasing table of offsets (checked once), so a kernel call
+/// bounds its reads by the last entry.
+#[derive(Debug, Clone, Default)]
+pub struct Offsets(Vec<usize>);
+
+impl Offsets {
+    /// Wraps `v`.
+    ///
+    /// # Panics
+    /// If `v` decreases somewhere.
+    pub fn new(v: Vec<usize>) -> Offsets {
+        assert!(
+            v.windows(2).all(|w| w[0] <= w[1]),
+            "offsets must not decrease"
+        );
+        Offsets(v)
+    }
+
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `0, step, 2·step, …` (`n` entries).
+    pub fn steps(n: usize, step: usize) -> Offsets {
+        Offsets((0..n).map(|t| t * step).collect())
+    }
+
+    /// The largest entry (0 if none).
+    fn max(&self) -> usize {
+        self.0.last().copied().unwrap_or(0)
+    }
+}
+
+/// The operands of one kernel call (see the module doc).
+pub struct Panel<'a> {
+    /// Broadcast side.
+    pub a: &'a [f32],
+    /// Start of each tile row's reads in `a`.
+    pub a_at: [usize; MR],
+    /// Offset added at step `t`; its length is the chain length.
+    pub a_offs: &'a Offsets,
+    /// Vector side.
+    pub b: &'a [f32],
+    /// Start of step `t`'s [`NR`] values in `b` (as long as `a_offs`).
+    pub b_offs: &'a Offsets,
+}
+
+/// Runs the chain of `p` on the tile `c` (row stride `ldc`), starting from
+/// the tile's values if `load`, else from zero.
+///
+/// # Panics
+/// If a read or the tile falls outside its slice.
+#[inline]
+pub fn run(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
+    let n = p.a_offs.len();
+    assert_eq!(
+        n,
+        p.b_offs.len(),
+        "conv kernel: offset tables differ in length"
+    );
+    let amax = p.a_at.iter().max().copied().unwrap_or(0) + p.a_offs.max();
+    assert!(
+        n == 0 || amax < p.a.len(),
+        "conv kernel: a read out of range"
+    );
+    assert!(
+        n == 0 || p.b_offs.max() + NR <= p.b.len(),
+        "conv kernel: b read out of range"
+    );
+    assert!(
+        (MR - 1) * ldc + NR <= c.len(),
+        "conv kernel: tile out of range"
+    );
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` only comes from `Isa::available` after AVX2 and
+        // FMA were detected; the asserts above bound every read and write.
+        Isa::Avx2 => unsafe { run_avx2(p, c, ldc, load) },
+        _ => run_portable(p, c, ldc, load),
+    }
+}
+
+/// The portable build: the same chains with `f32::mul_add`.
+fn run_portable(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
+    let mut acc = [[0.0f32; NR]; MR];
+    if load {
+        for (m, row) in acc.iter_mut().enumerate() {
+            row.copy_from_slice(&c[m * ldc..][..NR]);
+        }
+    }
+    for (&off, &bo) in p.a_offs.0.iter().zip(&p.b_offs.0) {
+        let bt = &p.b[bo..][..NR];
+        for (row, &at) in acc.iter_mut().zip(&p.a_at) {
+            let av = p.a[at + off];
+            for (r, &bv) in row.iter_mut().zip(bt) {
+                *r = av.mul_add(bv, *r);
+            }
+        }
+    }
+    for (m, row) in acc.iter().enumerate() {
+        c[m * ldc..][..NR].copy_from_slice(row);
+    }
+}
+
+/// The AVX2 build: 6 rows × 2 vectors of accumulators.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `run`'s asserts hold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
+    use std::arch::x86_64::*;
+    let cp = c.as_mut_ptr();
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    if load {
+        for (m, row) in acc.iter_mut().enumerate() {
+            // SAFETY: row m's NR values lie in `c` (asserted by `run`).
+            unsafe {
+                row[0] = _mm256_loadu_ps(cp.add(m * ldc));
+                row[1] = _mm256_loadu_ps(cp.add(m * ldc + 8));
+            }
+        }
+    }
+    let (a, b) = (p.a.as_ptr(), p.b.as_ptr());
+    let pa: [*const f32; MR] = p.a_at.map(|i| a.wrapping_add(i));
+    for (&off, &bo) in p.a_offs.0.iter().zip(&p.b_offs.0) {
+        // SAFETY: bo + NR ≤ b_offs.max() + NR ≤ b.len() and a_at[m] + off ≤
+        // a_at[m] + a_offs.max() < a.len() (asserted by `run`).
+        unsafe {
+            let bp = b.add(bo);
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for (row, &ap) in acc.iter_mut().zip(&pa) {
+                let av = _mm256_broadcast_ss(&*ap.add(off));
+                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+            }
+        }
+    }
+    for (m, row) in acc.iter().enumerate() {
+        // SAFETY: as for the loads.
+        unsafe {
+            _mm256_storeu_ps(cp.add(m * ldc), row[0]);
+            _mm256_storeu_ps(cp.add(m * ldc + 8), row[1]);
+        }
+    }
+}
