@@ -9,7 +9,10 @@ VENV="${WARPGRAD_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/warpgrad-venv}"
 PACKAGES="numpy onnx onnxruntime safetensors"
 MARKER="$VENV/.warpgrad-packages"
 if [ -x "$VENV/bin/python" ] && [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$PACKAGES" ] \
-    && "$VENV/bin/python" -c "import numpy, onnx, onnxruntime, safetensors" 2>/dev/null; then
+    && "$VENV/bin/python" -c "
+import importlib.util, sys
+sys.exit(any(importlib.util.find_spec(m) is None for m in ['numpy', 'onnx', 'onnxruntime', 'safetensors']))
+" 2>/dev/null; then
     echo "python_env: reusing $VENV" >&2
 else
     echo "python_env: creating $VENV ($PACKAGES)" >&2

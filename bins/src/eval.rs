@@ -12,7 +12,8 @@ use stn::Model;
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     let (model, default_dataset, source) = match (&args.checkpoint, &args.weights) {
         (Some(path), _) => {
-            let (cfg, model, ck) = run::load_checkpoint_model(path)?;
+            let path = crate::export::checkpoint_file(path)?;
+            let (cfg, model, ck) = run::load_checkpoint_model(&path)?;
             let source = format!("checkpoint step {}, epoch {}", ck.step, ck.epoch);
             (model, Some(cfg.dataset), source)
         }

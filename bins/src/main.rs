@@ -50,7 +50,7 @@ enum Command {
 /// Arguments of `warpgrad eval`.
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A checkpoint written by `warpgrad train`.
+    /// A checkpoint written by `warpgrad train`, or its run folder.
     #[arg(long, required_unless_present = "weights", conflicts_with = "weights")]
     pub checkpoint: Option<PathBuf>,
     /// A safetensors file of the model's parameters (`warpgrad export`), in
