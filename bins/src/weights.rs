@@ -128,3 +128,94 @@ pub fn load_into(model: &mut Model, bytes: &[u8], path: &Path) -> Result<(), Cli
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> Model {
+        stn::build_model("st-fcn-tps", 28, 3).unwrap()
+    }
+
+    fn file(tensors: Vec<(&str, Vec<usize>, Vec<f32>)>) -> Vec<u8> {
+        let bytes: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|t| t.2.iter().flat_map(|v| v.to_le_bytes()).collect())
+            .collect();
+        let views: Vec<(String, TensorView)> = tensors
+            .iter()
+            .zip(&bytes)
+            .map(|(t, b)| {
+                (
+                    t.0.to_string(),
+                    TensorView::new(Dtype::F32, t.1.clone(), b).unwrap(),
+                )
+            })
+            .collect();
+        safetensors::serialize(views, None).unwrap()
+    }
+
+    #[test]
+    fn parameters_round_trip_bit_for_bit_with_metadata() {
+        let a = model();
+        let meta = metadata(&a, "r", 7, 1);
+        let bytes = to_bytes(&a, &meta).unwrap();
+        let mut b = stn::build_model("st-fcn-tps", 28, 99).unwrap();
+        load_into(&mut b, &bytes, Path::new("m.safetensors")).unwrap();
+        for (p, q) in a.params().iter().zip(b.params()) {
+            assert_eq!(p.name, q.name);
+            let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&p.value), bits(&q.value), "{}", p.name);
+        }
+        let m = read_metadata(&bytes, Path::new("m.safetensors")).unwrap();
+        assert_eq!(m["model"], "st-fcn-tps");
+        assert_eq!(m["input_size"], "1x28x28");
+        assert_eq!(m["step"], "7");
+        assert!(
+            m["theta_layout"].contains("4×4 control points"),
+            "{}",
+            m["theta_layout"]
+        );
+    }
+
+    #[test]
+    fn missing_extra_and_misshapen_tensors_are_errors_naming_them() {
+        let a = model();
+        let mut all: Vec<(&str, Vec<usize>, Vec<f32>)> = a
+            .params()
+            .iter()
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.value.shape().to_vec(),
+                    p.value.data().to_vec(),
+                )
+            })
+            .collect();
+        let path = Path::new("w.safetensors");
+        let err = |t: Vec<(&str, Vec<usize>, Vec<f32>)>| {
+            let mut m = model();
+            load_into(&mut m, &file(t), path).unwrap_err().to_string()
+        };
+        let e = err(all[1..].to_vec());
+        assert!(e.contains(&format!("no tensor '{}'", all[0].0)), "{e}");
+        let mut extra = all.clone();
+        extra.push(("st.loc.fc9.weight", vec![1], vec![0.0]));
+        let e = err(extra);
+        assert!(
+            e.contains("'st.loc.fc9.weight' is not a parameter of st-fcn-tps"),
+            "{e}"
+        );
+        let n = all[0].2.len();
+        all[0].1 = vec![n];
+        let e = err(all);
+        assert!(
+            e.contains(&format!("tensor '{}' is F32 [{n}]", a.params()[0].name)),
+            "{e}"
+        );
+        let e = load_into(&mut model(), b"not a file", path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("w.safetensors: not a safetensors file"), "{e}");
+    }
+}

@@ -201,3 +201,55 @@ fn layer(
         _ => return Err(msg(format!("layer '{d}' has no ONNX export"))),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opsets_outside_16_to_20_are_refused() {
+        assert!(check_opset(16).is_ok() && check_opset(20).is_ok());
+        for bad in [1, 15, 21] {
+            let e = check_opset(bad).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("--opset {bad} is not supported")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_layer_without_an_export_is_an_error_not_a_skipped_node() {
+        let mut g = Graph::default();
+        let e = layer(&mut g, "BatchNorm2d bn 8", "x", &HashMap::new()).unwrap_err();
+        assert_eq!(e.to_string(), "layer 'BatchNorm2d bn 8' has no ONNX export");
+        let e = layer(&mut g, "Linear fc 4→2", "x", &HashMap::new()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("parameter fc.weight not in the model"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_file_decodes_with_one_node_per_layer_and_the_parameters() {
+        let model = stn::build_model("st-cnn-proj", 42, 1).unwrap();
+        let bytes = export(&model, 20, &[("model".into(), "st-cnn-proj".into())]).unwrap();
+        let m = proto::ModelProto::decode(bytes.as_slice()).unwrap();
+        assert_eq!((m.ir_version, m.opset_import[0].version), (9, 20));
+        let g = m.graph.unwrap();
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops.iter().filter(|o| **o == "Conv").count(), 4);
+        assert_eq!(ops.iter().filter(|o| **o == "GridSample").count(), 1);
+        assert!(
+            ops.contains(&"AveragePool") && ops.contains(&"Div"),
+            "{ops:?}"
+        );
+        assert_eq!(g.output[0].name, "logits");
+        assert_eq!(g.node.last().unwrap().output[0], "logits");
+        for p in model.params() {
+            let t = g.initializer.iter().find(|t| t.name == p.name).unwrap();
+            assert_eq!(t.raw_data.len(), 4 * p.value.numel(), "{}", p.name);
+        }
+    }
+}
