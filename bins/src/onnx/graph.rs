@@ -26,8 +26,8 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Appends a node `op(inputs) -> output` named after `name` and returns
-    /// the output's value name (`name` itself, made unique if taken).
+    /// Appends a node `op(inputs) -> output` and returns the output's value
+    /// name: `name` and a running number, so every name is unique.
     pub fn node(
         &mut self,
         op: &str,
