@@ -1,18 +1,38 @@
 //! `warpgrad eval`: test error and confusion matrix of a checkpoint.
 
-use crate::error::CliError;
-use crate::run;
+use crate::error::{msg, CliError};
 use crate::EvalArgs;
+use crate::{run, weights};
+use engine::{Tensor, Var};
+use layers::{Ctx, Module};
+use std::path::Path;
+use stn::Model;
 
 /// `warpgrad eval`.
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
-    let (cfg, model, ck) = run::load_checkpoint_model(&args.checkpoint)?;
-    let dataset = args.dataset.clone().unwrap_or(cfg.dataset.clone());
+    let (model, default_dataset, source) = match (&args.checkpoint, &args.weights) {
+        (Some(path), _) => {
+            let path = crate::export::checkpoint_file(path)?;
+            let (cfg, model, ck) = run::load_checkpoint_model(&path)?;
+            let source = format!("checkpoint step {}, epoch {}", ck.step, ck.epoch);
+            (model, Some(cfg.dataset), source)
+        }
+        (None, Some(path)) => {
+            let name = args.model.as_deref().unwrap_or_default();
+            let (model, dataset) = load_weights(path, name, args.dataset.as_deref())?;
+            (model, dataset, format!("weights {}", path.display()))
+        }
+        (None, None) => return Err(msg("give --checkpoint FILE or --weights FILE --model M")),
+    };
+    let dataset =
+        args.dataset.clone().or(default_dataset).ok_or_else(|| {
+            msg("--dataset is needed: the weights file does not name its data set")
+        })?;
     let variant = run::parse_variant(&dataset)?;
     if run::input_side(variant) != model.side() {
-        return Err(crate::error::msg(format!(
+        return Err(msg(format!(
             "{} takes {}×{} images but data set '{dataset}' has {}×{}",
-            cfg.model,
+            model.name(),
             model.side(),
             model.side(),
             run::input_side(variant),
@@ -22,17 +42,66 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     let (train, test) = run::load_splits(&run::data_dir(&args.data_dir), None, args.test_size)?;
     let set = run::test_batch(variant, &test, &train);
     let (loss, error, preds) = run::evaluate(&model, &set.images, &set.labels, 500);
+    if let Some(path) = &args.save_inputs {
+        engine::npy::write_npy(path, &set.images)?;
+    }
+    if let Some(path) = &args.save_logits {
+        engine::npy::write_npy(path, &logits(&model, &set.images, 500))?;
+    }
     println!(
-        "{} on {dataset} (checkpoint step {}, epoch {}): test error {:.2}% ({} of {}), loss {loss:.4}",
-        cfg.model,
-        ck.step,
-        ck.epoch,
+        "{} on {dataset} ({source}): test error {:.2}% ({} of {}), loss {loss:.4}",
+        model.name(),
         100.0 * error,
         (error * set.labels.len() as f32).round() as usize,
         set.labels.len()
     );
     println!("{}", confusion_table(&set.labels, &preds));
     Ok(())
+}
+
+/// A `model` with the parameters of the safetensors file `path`, and the
+/// data set its metadata names. The input size comes from `dataset`, else
+/// from the metadata's data set.
+fn load_weights(
+    path: &Path,
+    model: &str,
+    dataset: Option<&str>,
+) -> Result<(Model, Option<String>), CliError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| msg(format!("cannot read {}: {e}", path.display())))?;
+    let meta = weights::read_metadata(&bytes, path)?;
+    if let Some(m) = meta.get("model").filter(|m| m.as_str() != model) {
+        return Err(msg(format!(
+            "{} holds model {m}, not --model {model}",
+            path.display()
+        )));
+    }
+    let meta_dataset = meta.get("dataset").cloned();
+    let Some(ds) = dataset.map(str::to_string).or(meta_dataset.clone()) else {
+        return Err(msg(format!(
+            "{} does not name its data set: give --dataset",
+            path.display()
+        )));
+    };
+    let side = run::input_side(run::parse_variant(&ds)?);
+    let mut m = run::build(model, side, 0)?;
+    weights::load_into(&mut m, &bytes, path)?;
+    Ok((m, meta_dataset))
+}
+
+/// The model's logits for `images`, `chunk` images at a time (evaluation mode).
+fn logits(model: &Model, images: &Tensor, chunk: usize) -> Tensor {
+    let n = images.shape()[0];
+    let ctx = Ctx::eval();
+    let mut out = Vec::new();
+    let mut classes = 0;
+    for start in (0..n).step_by(chunk.max(1)) {
+        let len = chunk.min(n - start);
+        let y = model.forward(&Var::constant(images.narrow(0, start, len)), &ctx);
+        classes = y.shape()[1];
+        out.extend_from_slice(y.value().data());
+    }
+    Tensor::from_vec(out, &[n, classes])
 }
 
 /// A 10×10 confusion matrix (rows: true label, columns: prediction) as text.

@@ -6,11 +6,14 @@ mod data_cmd;
 mod draw;
 mod error;
 mod eval;
+mod export;
+mod onnx;
 mod recipe;
 mod reproduce;
 mod run;
 mod train;
 mod viz;
+mod weights;
 
 use clap::{Args, Parser, Subcommand};
 use error::CliError;
@@ -35,6 +38,8 @@ enum Command {
     Viz(VizArgs),
     /// Layers, output shapes and parameter counts of a model.
     Info(InfoArgs),
+    /// Export a trained model as ONNX or safetensors.
+    Export(export::ExportArgs),
     /// Inspect, preview and export the data sets.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
@@ -46,9 +51,22 @@ enum Command {
 /// Arguments of `warpgrad eval`.
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A checkpoint written by `warpgrad train`.
+    /// A checkpoint written by `warpgrad train`, or its run folder.
+    #[arg(long, required_unless_present = "weights", conflicts_with = "weights")]
+    pub checkpoint: Option<PathBuf>,
+    /// A safetensors file of the model's parameters (`warpgrad export`), in
+    /// place of a checkpoint; needs --model.
+    #[arg(long, requires = "model")]
+    pub weights: Option<PathBuf>,
+    /// The model the --weights file holds (fcn, cnn, st-fcn-aff, ...).
+    #[arg(long, requires = "weights")]
+    pub model: Option<String>,
+    /// Also write the logits (N×10) to this .npy file.
     #[arg(long)]
-    pub checkpoint: PathBuf,
+    pub save_logits: Option<PathBuf>,
+    /// Also write the test images evaluated (N×1×S×S) to this .npy file.
+    #[arg(long)]
+    pub save_inputs: Option<PathBuf>,
     /// Evaluate on another data set than the one trained on.
     #[arg(long)]
     pub dataset: Option<String>,
@@ -118,6 +136,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval::run(a),
         Command::Viz(a) => viz::run(a),
         Command::Info(a) => info(a),
+        Command::Export(a) => export::run(a),
         Command::Data(c) => data_cmd::run(c),
         Command::Reproduce(c) => reproduce::run(c),
     });
