@@ -35,12 +35,17 @@ rows=(
   "e20|--epochs 20"
 )
 
+# The rows asked for, in the order asked (default: all, in the table's order).
 want=("$@")
+if ((${#want[@]} == 0)); then
+  for row in "${rows[@]}"; do want+=("${row%%|*}"); done
+fi
 cmds=()
-for row in "${rows[@]}"; do
-  name="${row%%|*}"
+for name in "${want[@]}"; do
+  row=""
+  for r in "${rows[@]}"; do [[ "${r%%|*}" == "$name" ]] && row="$r"; done
+  [[ -n "$row" ]] || { echo "unknown row '$name'" >&2; exit 2; }
   flags="${row#*|}"
-  if ((${#want[@]})) && [[ ! " ${want[*]} " == *" $name "* ]]; then continue; fi
   for s in $seeds; do
     dir="$runs/$name-s$s"
     [[ -f "$dir/results.json" ]] && continue
