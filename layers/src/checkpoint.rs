@@ -566,33 +566,49 @@ impl Checkpoint {
     /// I/O (including out of memory), truncation, magic, version, checksum or
     /// a malformed body.
     pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
-        let e = |kind| CheckpointError {
+        let io = |err: std::io::Error| CheckpointError {
             path: path.to_path_buf(),
-            kind,
+            kind: CheckpointErrorKind::Io {
+                op: "reading",
+                message: err.to_string(),
+            },
         };
-        let io = |op: &'static str| {
-            move |err: std::io::Error| CheckpointError {
-                path: path.to_path_buf(),
-                kind: CheckpointErrorKind::Io {
-                    op,
-                    message: err.to_string(),
-                },
-            }
-        };
-        let mut file = std::fs::File::open(path).map_err(io("reading"))?;
+        let file = std::fs::File::open(path).map_err(io)?;
         // The size of a regular file (`None` for a pipe or a device).
         let size = file
             .metadata()
             .ok()
             .filter(|m| m.is_file())
             .map(|m| m.len());
-        let mut head = [0u8; HEADER];
-        let got = engine::fsio::read_full(&mut file, &mut head).map_err(io("reading"))?;
-        let head = &head[..got];
-        let expected = match header_length(head) {
-            Ok(expected) => expected,
-            Err(kind) => return Err(e(kind)),
+        Checkpoint::read_from(file, size, path)
+    }
+
+    /// Reads a checkpoint from any reader, as [`load`](Self::load) does: the
+    /// header first, then at most one byte past the length it announces.
+    /// `size`, when known, is the stream's length (checked against the
+    /// header before reading on); `path` names errors.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn read_from(
+        mut r: impl std::io::Read,
+        size: Option<u64>,
+        path: &Path,
+    ) -> Result<Checkpoint, CheckpointError> {
+        let e = |kind| CheckpointError {
+            path: path.to_path_buf(),
+            kind,
         };
+        let io = |err: std::io::Error| {
+            e(CheckpointErrorKind::Io {
+                op: "reading",
+                message: err.to_string(),
+            })
+        };
+        let mut head = [0u8; HEADER];
+        let got = engine::fsio::read_full(&mut r, &mut head).map_err(io)?;
+        let head = &head[..got];
+        let expected = header_length(head).map_err(e)?;
         if let Some(actual) = size {
             if actual < expected {
                 return Err(e(CheckpointErrorKind::Truncated { expected, actual }));
@@ -603,7 +619,7 @@ impl Checkpoint {
         }
         let mut bytes = head.to_vec();
         // One byte past the announced end tells a longer stream apart.
-        read_growing(&mut file, &mut bytes, expected.saturating_add(1)).map_err(io("reading"))?;
+        read_growing(&mut r, &mut bytes, expected.saturating_add(1)).map_err(io)?;
         let actual = bytes.len() as u64;
         if actual < expected {
             return Err(e(CheckpointErrorKind::Truncated { expected, actual }));
