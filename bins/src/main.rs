@@ -8,6 +8,7 @@ mod error;
 mod eval;
 mod reproduce;
 mod run;
+mod slurm;
 mod train;
 mod viz;
 
