@@ -23,7 +23,9 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
     apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
 fi
 
-if sinfo -h -o %T 2>/dev/null | grep -qx idle; then
+# Already up: the controller answers and the node takes jobs (idle or busy).
+if scontrol ping 2>/dev/null | grep -q UP \
+    && sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated|completing)$'; then
     exit 0
 fi
 
