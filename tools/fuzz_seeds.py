@@ -68,7 +68,9 @@ put("checkpoint", "small.wgck", checkpoint(
 put("checkpoint", "empty.wgck", checkpoint(0, 0, "", [], [], [], []))
 put("checkpoint", "scalar.wgck", checkpoint(1, 0, "{}", [("s", [], [3.5])], [], [], []))
 
+# The .npy seeds are the reader's test fixtures.
 fixtures = os.path.join(ROOT, "engine", "tests", "fixtures")
+os.makedirs(os.path.join(SEEDS, "npy"), exist_ok=True)
 for f in sorted(os.listdir(fixtures)):
     if f.endswith(".npy"):
-        shutil.copy(os.path.join(fixtures, f), os.path.join(SEEDS, "npy", f) if os.path.isdir(os.path.join(SEEDS, "npy")) else (os.makedirs(os.path.join(SEEDS, "npy")) or os.path.join(SEEDS, "npy", f)))
+        shutil.copy(os.path.join(fixtures, f), os.path.join(SEEDS, "npy", f))
