@@ -11,9 +11,11 @@ state=/var/tmp/warpgrad-slurm
 conf=/etc/slurm/slurm.conf
 
 if [ "${1:-}" = down ]; then
+    # The daemons remove their own pid files as they shut down (a few seconds).
     for d in slurmd slurmctld munged; do
         [ -f "$state/$d.pid" ] && kill "$(cat "$state/$d.pid")" 2>/dev/null || true
     done
+    rm -f "$state/munged.pid"
     exit 0
 fi
 
