@@ -75,9 +75,12 @@ pub struct TrainArgs {
     /// Run folder (default: runs/<dataset>-<model>-s<seed>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue from the run folder's last checkpoint.
+    /// Continue from the run folder's last checkpoint (refused if the folder holds no run).
     #[arg(long)]
     pub resume: bool,
+    /// Continue the run folder's checkpoint if it has one, else start the run (for schedulers and `reproduce`, whose commands must work both ways).
+    #[arg(long, conflicts_with = "resume")]
+    pub resume_or_start: bool,
     /// Log a metrics line every N steps.
     #[arg(long, default_value_t = 50)]
     pub log_every: u64,

@@ -17,7 +17,8 @@ use crate::error::{msg, CliError};
 use crate::run;
 use clap::{Args, Subcommand};
 use datasets::{
-    read_idx, write_idx, Batch, DistortedMnist, IdxArray, IdxData, Mnist, Variant, TEST_EPOCH,
+    write_idx, Batch, DistortedMnist, IdxArray, IdxData, IdxStream, IdxType, Mnist, Variant,
+    TEST_EPOCH,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -121,48 +122,74 @@ struct Stats {
     nan: usize,
 }
 
-fn stats(values: impl Iterator<Item = f64>) -> Option<Stats> {
-    let (mut min, mut max, mut sum, mut n, mut nan) = (f64::MAX, f64::MIN, 0.0f64, 0usize, 0);
-    for v in values {
-        if v.is_nan() {
-            nan += 1;
-            continue;
+/// Statistics gathered while the values stream past (constant memory): the
+/// running range, sum and NaN count, and a count of each byte value for a
+/// 1-d u8 file (the label histogram).
+struct Running {
+    min: f64,
+    max: f64,
+    sum: f64,
+    n: usize,
+    nan: usize,
+    bytes: Option<Box<[usize; 256]>>,
+}
+
+impl Running {
+    /// Ready for values of type `t`; counts byte values if `labels_like`.
+    fn new(labels_like: bool) -> Running {
+        Running {
+            min: f64::MAX,
+            max: f64::MIN,
+            sum: 0.0,
+            n: 0,
+            nan: 0,
+            bytes: labels_like.then(|| Box::new([0; 256])),
         }
-        min = min.min(v);
-        max = max.max(v);
-        sum += v;
-        n += 1;
     }
-    (n > 0).then(|| Stats {
-        min,
-        max,
-        mean: sum / n as f64,
-        nan,
-    })
-}
 
-fn array_stats(a: &IdxArray) -> Option<Stats> {
-    match a.data() {
-        IdxData::U8(v) => stats(v.iter().map(|&x| x as f64)),
-        IdxData::I8(v) => stats(v.iter().map(|&x| x as f64)),
-        IdxData::I16(v) => stats(v.iter().map(|&x| x as f64)),
-        IdxData::I32(v) => stats(v.iter().map(|&x| x as f64)),
-        IdxData::F32(v) => stats(v.iter().map(|&x| x as f64)),
-        IdxData::F64(v) => stats(v.iter().copied()),
+    /// Takes in whole big-endian elements of type `t`.
+    fn add(&mut self, t: IdxType, chunk: &[u8]) {
+        if let Some(h) = &mut self.bytes {
+            for &b in chunk {
+                h[b as usize] += 1;
+            }
+        }
+        self.add_values(t.values_f64(chunk));
     }
-}
 
-/// The label histogram of a 1-d u8 array whose values are all at most 9.
-fn label_histogram(a: &IdxArray) -> Option<[usize; 10]> {
-    let v = a.as_u8()?;
-    if a.dims().len() != 1 || v.iter().any(|&l| l > 9) {
-        return None;
+    fn add_values(&mut self, values: impl Iterator<Item = f64>) {
+        for v in values {
+            if v.is_nan() {
+                self.nan += 1;
+                continue;
+            }
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+            self.sum += v;
+            self.n += 1;
+        }
     }
-    let mut h = [0usize; 10];
-    for &l in v {
-        h[l as usize] += 1;
+
+    /// The range and mean, or `None` if no value was a number.
+    fn stats(&self) -> Option<Stats> {
+        (self.n > 0).then(|| Stats {
+            min: self.min,
+            max: self.max,
+            mean: self.sum / self.n as f64,
+            nan: self.nan,
+        })
     }
-    Some(h)
+
+    /// The label histogram, if every byte value seen is at most 9.
+    fn label_histogram(&self) -> Option<[usize; 10]> {
+        let h = self.bytes.as_ref()?;
+        if h[10..].iter().any(|&c| c > 0) {
+            return None;
+        }
+        let mut out = [0; 10];
+        out.copy_from_slice(&h[..10]);
+        Some(out)
+    }
 }
 
 /// True if the file starts with the gzip magic (the reader decides the same
@@ -187,8 +214,16 @@ fn type_name(t: datasets::IdxType) -> &'static str {
     }
 }
 
+/// Reads the file as a stream, so memory stays constant whatever its size.
 fn inspect(file: &Path) -> Result<(), CliError> {
-    let a = read_idx(file)?;
+    let mut stream = IdxStream::open(file)?;
+    let header = stream.header().clone();
+    let (t, dims) = (header.ty, &header.dims);
+    let mut run = Running::new(t == IdxType::U8 && dims.len() == 1);
+    while let Some(chunk) = stream.next_chunk()? {
+        run.add(t, chunk);
+    }
+    stream.finish()?;
     let mut o = String::new();
     // One line of the report (writing to a String cannot fail).
     macro_rules! out {
@@ -197,8 +232,6 @@ fn inspect(file: &Path) -> Result<(), CliError> {
             o.push('\n');
         }};
     }
-    let t = a.idx_type();
-    let dims = a.dims();
     let dims_text: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
     out!(
         "file:     {} ({})",
@@ -215,8 +248,8 @@ fn inspect(file: &Path) -> Result<(), CliError> {
     );
     out!("type:     {}", type_name(t));
     out!("dims:     {}", dims_text.join(" × "));
-    out!("elements: {}", a.len());
-    match array_stats(&a) {
+    out!("elements: {}", header.len());
+    match run.stats() {
         None => out!("values:   none"),
         Some(s) => {
             out!("range:    {} .. {}", s.min, s.max);
@@ -226,7 +259,7 @@ fn inspect(file: &Path) -> Result<(), CliError> {
             }
         }
     }
-    if let Some(h) = label_histogram(&a) {
+    if let Some(h) = run.label_histogram() {
         let most = h.iter().copied().max().unwrap_or(0).max(1);
         out!("labels:");
         for (l, &n) in h.iter().enumerate() {
@@ -507,32 +540,50 @@ mod tests {
         assert_eq!(b, vec![0, 255, 128, 0, 0, 255, 0, 128]);
     }
 
+    /// Streams `bytes` of type `t` through [`Running`] in pieces of
+    /// `piece` elements.
+    fn run_over(t: IdxType, bytes: &[u8], piece: usize, labels_like: bool) -> Running {
+        let mut r = Running::new(labels_like);
+        for c in bytes.chunks(piece * t.size()) {
+            r.add(t, c);
+        }
+        r
+    }
+
     #[test]
-    fn stats_skip_nan() {
-        let s = stats([1.0, f64::NAN, 3.0].into_iter()).unwrap();
-        assert_eq!(
-            s,
-            Stats {
-                min: 1.0,
-                max: 3.0,
-                mean: 2.0,
-                nan: 1
-            }
-        );
-        assert!(stats(std::iter::empty()).is_none());
+    fn stats_skip_nan_and_do_not_depend_on_chunking() {
+        let v: Vec<u8> = [1.0f32, f32::NAN, 3.0, -2.5]
+            .iter()
+            .flat_map(|x| x.to_be_bytes())
+            .collect();
+        for piece in [1, 2, 4] {
+            let s = run_over(IdxType::F32, &v, piece, false).stats().unwrap();
+            assert_eq!(
+                s,
+                Stats {
+                    min: -2.5,
+                    max: 3.0,
+                    mean: 0.5,
+                    nan: 1
+                }
+            );
+        }
+        let nan = f64::NAN.to_be_bytes();
+        assert!(run_over(IdxType::F64, &nan, 1, false).stats().is_none());
+        assert!(Running::new(false).stats().is_none());
     }
 
     #[test]
     fn histogram_only_for_1d_u8_labels() {
-        let labels = IdxArray::new(vec![4], IdxData::U8(vec![0, 9, 9, 3])).unwrap();
-        let h = label_histogram(&labels).unwrap();
+        let h = run_over(IdxType::U8, &[0, 9, 9, 3], 3, true)
+            .label_histogram()
+            .unwrap();
         assert_eq!((h[0], h[3], h[9], h.iter().sum::<usize>()), (1, 1, 2, 4));
-        let big = IdxArray::new(vec![2], IdxData::U8(vec![0, 10])).unwrap();
-        assert!(label_histogram(&big).is_none());
-        let img = IdxArray::new(vec![2, 2], IdxData::U8(vec![0, 1, 2, 3])).unwrap();
-        assert!(label_histogram(&img).is_none());
-        let f = IdxArray::new(vec![1], IdxData::F32(vec![1.0])).unwrap();
-        assert!(label_histogram(&f).is_none());
+        let big = run_over(IdxType::U8, &[0, 10], 1, true);
+        assert!(big.label_histogram().is_none());
+        // Not label-like (2-d, or not u8): no histogram.
+        let img = run_over(IdxType::U8, &[0, 1, 2, 3], 4, false);
+        assert!(img.label_histogram().is_none());
     }
 
     #[test]

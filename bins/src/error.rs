@@ -35,9 +35,28 @@ macro_rules! from_display {
         }
     )*};
 }
+/// A data file over the size limit: the message names the flag that raises it.
+impl From<datasets::IdxError> for CliError {
+    fn from(e: datasets::IdxError) -> Self {
+        match e {
+            datasets::IdxError::TooLarge { .. } => CliError::Msg(format!(
+                "{e} (raise the limit with --max-decompressed BYTES, e.g. --max-decompressed 2G)"
+            )),
+            e => CliError::Msg(e.to_string()),
+        }
+    }
+}
+
+impl From<datasets::DatasetError> for CliError {
+    fn from(e: datasets::DatasetError) -> Self {
+        match e {
+            datasets::DatasetError::Idx(e) => e.into(),
+            e => CliError::Msg(e.to_string()),
+        }
+    }
+}
+
 from_display!(
-    datasets::DatasetError,
-    datasets::IdxError,
     datasets::distort::UnknownVariant,
     stn::UnknownModel,
     layers::CheckpointError,

@@ -11,6 +11,7 @@ mod onnx;
 mod recipe;
 mod reproduce;
 mod run;
+mod slurm;
 mod train;
 mod viz;
 mod weights;
@@ -26,6 +27,12 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Largest decompressed size of a data file (IDX, raw or .gz) loaded
+    /// into memory, in bytes or with a K, M or G suffix (powers of 1024);
+    /// default 512M, eleven times MNIST's largest file. `data inspect`
+    /// streams and needs no limit.
+    #[arg(long, global = true, value_name = "BYTES", value_parser = run::parse_bytes)]
+    max_decompressed: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -124,6 +131,9 @@ fn main() -> ExitCode {
     // Training reallocates the same big tensors every step: keep them mapped.
     engine::alloc::keep_freed_memory();
     let cli = Cli::parse();
+    if let Some(limit) = cli.max_decompressed {
+        run::set_max_decompressed(limit);
+    }
     let threads = match &cli.command {
         Command::Train(a) => a.threads,
         Command::Eval(a) => a.threads,

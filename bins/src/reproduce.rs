@@ -61,6 +61,24 @@ pub struct Table1Args {
     /// Write the table even if it holds fewer finished runs than the one it replaces.
     #[arg(long)]
     pub force: bool,
+    // -- Sweeps on Slurm (bins/src/slurm.rs) --
+    /// Write an sbatch job-array script (one run per array task) to FILE
+    /// instead of running; then `sbatch FILE`, and `--collect` when done.
+    #[arg(long, value_name = "FILE")]
+    pub slurm: Option<PathBuf>,
+    /// With --slurm: CPUs per array task (each run's --threads unless given).
+    #[arg(long, default_value_t = 2)]
+    pub slurm_cpus: usize,
+    /// With --slurm: time limit per task (sbatch --time, e.g. 00:40:00).
+    #[arg(long)]
+    pub slurm_time: Option<String>,
+    /// Train each run on the first N training images only (to try the sweep
+    /// machinery in seconds; the table is then not the paper's).
+    #[arg(long)]
+    pub train_size: Option<usize>,
+    /// Test each run on the first N test images only.
+    #[arg(long)]
+    pub test_size: Option<usize>,
 }
 
 /// The paper's Table 1 (% error): (dataset, model) → value.
@@ -164,13 +182,19 @@ fn cells(a: &Table1Args) -> Result<Vec<Cell>, CliError> {
                     format!("--epochs={ep}"),
                     format!("--seed={seed}"),
                     format!("--out={}", dir.display()),
-                    "--resume".to_string(),
+                    "--resume-or-start".to_string(),
                 ];
                 if let Some(dd) = &a.data_dir {
                     args.push(format!("--data-dir={}", dd.display()));
                 }
                 if let Some(t) = a.threads {
                     args.push(format!("--threads={t}"));
+                }
+                if let Some(n) = a.train_size {
+                    args.push(format!("--train-size={n}"));
+                }
+                if let Some(n) = a.test_size {
+                    args.push(format!("--test-size={n}"));
                 }
                 out.push(Cell {
                     dataset: d.clone(),
@@ -218,6 +242,9 @@ pub fn run(c: &ReproduceCommand) -> Result<(), CliError> {
     }
     if a.estimate {
         return estimate(a, &cells);
+    }
+    if let Some(path) = &a.slurm {
+        return write_slurm(a, &cells, path);
     }
     if !a.collect {
         for (i, c) in cells.iter().enumerate() {
@@ -537,6 +564,46 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
         "{done} of {total} runs (both budgets) finished; wrote {} and {}",
         md_path.display(),
         csv_path.display()
+    );
+    Ok(())
+}
+
+// ------------------------------------------------------------- Slurm
+
+/// `--slurm FILE`: the selected runs as an sbatch job array.
+fn write_slurm(a: &Table1Args, cells: &[Cell], path: &Path) -> Result<(), CliError> {
+    let here = std::env::current_dir().map_err(|e| msg(format!("current folder: {e}")))?;
+    // The binary that wrote the script runs it, wherever PATH points.
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "warpgrad".to_string());
+    let tasks: Vec<crate::slurm::SlurmTask> = cells
+        .iter()
+        .map(|c| {
+            let mut argv = vec![exe.clone()];
+            argv.extend(c.args.iter().cloned());
+            if a.threads.is_none() {
+                argv.push(format!("--threads={}", a.slurm_cpus));
+            }
+            crate::slurm::SlurmTask {
+                argv,
+                done_file: Some(c.dir.join(RESULTS_FILE)),
+            }
+        })
+        .collect();
+    let opts = crate::slurm::SlurmOptions {
+        job_name: format!("warpgrad-table1-{}", a.budget),
+        cpus_per_task: a.slurm_cpus,
+        time: a.slurm_time.clone(),
+        log_dir: here.join(a.runs.join("slurm-logs")),
+        workdir: here,
+    };
+    crate::slurm::write_job_array(path, &tasks, &opts)?;
+    eprintln!(
+        "wrote {} ({} array tasks); submit with: sbatch {}; then: warpgrad reproduce table1 --collect with the same selection",
+        path.display(),
+        tasks.len(),
+        path.display()
     );
     Ok(())
 }

@@ -2,10 +2,11 @@
 
 use crate::config::TrainConfig;
 use crate::error::{msg, CliError};
-use datasets::{load_mnist, DistortedMnist, Mnist, Split, Variant, TEST_EPOCH};
+use datasets::{load_mnist_limited, DistortedMnist, Mnist, Split, Variant, TEST_EPOCH};
 use engine::{Tensor, Var};
 use layers::{Checkpoint, Ctx, Module};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use stn::Model;
 
 /// The fixed seed test sets are distorted with (the same for every run).
@@ -34,6 +35,46 @@ pub fn data_dir(arg: &Option<PathBuf>) -> PathBuf {
     arg.clone().unwrap_or_else(datasets::default_data_dir)
 }
 
+/// The `--max-decompressed` limit data files are loaded under (set once by
+/// `main` from the global flag).
+static MAX_DECOMPRESSED: AtomicU64 = AtomicU64::new(datasets::DEFAULT_MAX_BYTES);
+
+/// Sets the decompressed-size limit of [`load_splits`].
+pub fn set_max_decompressed(bytes: u64) {
+    MAX_DECOMPRESSED.store(bytes, Ordering::Relaxed);
+}
+
+/// The decompressed-size limit of [`load_splits`].
+pub fn max_decompressed() -> u64 {
+    MAX_DECOMPRESSED.load(Ordering::Relaxed)
+}
+
+/// Parses a byte count: digits, optionally followed by K, M or G (powers of
+/// 1024; "KiB", "MB" and the like are accepted too).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "'{s}': expected a byte count such as 800000000, 512M or 2G"
+            ))
+        }
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}': expected a byte count such as 800000000, 512M or 2G"))?;
+    n.checked_mul(1 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("'{s}': must be at least 1 byte and at most 2^64 - 1"))
+}
+
 /// Both MNIST splits, each cut to its first N samples if asked.
 pub fn load_splits(
     dir: &Path,
@@ -50,8 +91,9 @@ pub fn load_splits(
         Some(n) if n < m.len() => m.take(n),
         _ => m,
     };
-    let train = cut(load_mnist(dir, Split::Train)?, train_size);
-    let test = cut(load_mnist(dir, Split::Test)?, test_size);
+    let limit = max_decompressed();
+    let train = cut(load_mnist_limited(dir, Split::Train, limit)?, train_size);
+    let test = cut(load_mnist_limited(dir, Split::Test, limit)?, test_size);
     Ok((train, test))
 }
 
@@ -111,4 +153,20 @@ pub fn load_checkpoint_model(path: &Path) -> Result<(TrainConfig, Model, Checkpo
     let mut model = build(&cfg.model, input_side(variant), cfg.seed)?;
     ck.restore_params(&mut model.params_mut())?;
     Ok((cfg, model, ck))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_counts_parse_with_binary_suffixes() {
+        assert_eq!(parse_bytes("800000000"), Ok(800_000_000));
+        assert_eq!(parse_bytes("512M"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2g"), Ok(2 << 30));
+        assert_eq!(parse_bytes("64KiB"), Ok(64 << 10));
+        for bad in ["", "0", "-1", "1.5G", "12Q", "99999999999T"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -256,7 +256,8 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
     // Check the model name and the run folder before loading any data.
     run::build(&args.model, side, args.seed)?;
     let out = args.out_dir();
-    if args.resume && !out.join(CHECKPOINT_FILE).exists() && !out.join(RESULTS_FILE).exists() {
+    let has_run = out.join(CHECKPOINT_FILE).exists() || out.join(RESULTS_FILE).exists();
+    if args.resume && !has_run {
         return Err(msg(format!(
             "--resume: {} holds no run to continue (no {CHECKPOINT_FILE}); leave out --resume to start one",
             out.display()
@@ -265,7 +266,13 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
     let data = splits(args)?;
     let cfg = args.config(data.train.len(), data.eval.labels.len());
     fs::create_dir_all(&out).map_err(|e| msg(format!("cannot create {}: {e}", out.display())))?;
-    train_run(args, &cfg, &out, &data)
+    train_run(
+        args,
+        args.resume || (args.resume_or_start && has_run),
+        &cfg,
+        &out,
+        &data,
+    )
 }
 
 /// The settings that differ between a saved configuration and this one.
@@ -295,6 +302,7 @@ fn evaluate(model: &mut Model, ema: Option<&Ema>, set: &datasets::Batch) -> (f32
 
 fn train_run(
     args: &TrainArgs,
+    resume: bool,
     cfg: &TrainConfig,
     out: &Path,
     data: &Splits,
@@ -314,18 +322,18 @@ fn train_run(
         wall: 0.0,
     };
 
-    if ck_path.exists() && !args.resume {
+    if ck_path.exists() && !resume {
         return Err(msg(format!(
             "{} already holds a run: pass --resume to continue it, or --out for a new folder",
             out.display()
         )));
     }
-    if args.resume && !ck_path.exists() {
+    if resume && !ck_path.exists() {
         // Only results.json is left: the run is finished.
         eprintln!("{} is finished; nothing to resume", out.display());
         return Ok(());
     }
-    if args.resume {
+    if resume {
         let mut ck = Checkpoint::load(&ck_path)?;
         let saved: TrainConfig = serde_json::from_str(&ck.config).map_err(|e| {
             msg(format!(

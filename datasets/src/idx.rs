@@ -5,9 +5,12 @@
 //! Layout: `00 00 <type> <ndim>`, then `ndim` big-endian u32 dimensions, then
 //! the big-endian data in row-major order.
 //!
-//! Nothing is allocated from the header's claims alone: the data is read
-//! through `take(expected + 1)` into buffers that grow only as bytes actually
-//! arrive, so a 100-byte file claiming billions of items fails at once.
+//! Loading ([`read_idx`]) refuses, from the header alone, a file whose
+//! decompressed size is over a limit ([`DEFAULT_MAX_BYTES`] unless told
+//! otherwise); below it, memory grows only as data actually arrives (a
+//! 100-byte file claiming billions of items fails at once) and an allocation
+//! that fails is reported ([`IdxError::OutOfMemory`]), not an abort.
+//! [`IdxStream`] reads the data chunk by chunk in constant memory.
 
 use byteorder::{BigEndian, ByteOrder};
 use engine::fsio::read_full;
@@ -143,18 +146,6 @@ impl IdxData {
             IdxData::I32(v) => v.iter().flat_map(|x| x.to_be_bytes()).collect(),
             IdxData::F32(v) => v.iter().flat_map(|x| x.to_be_bytes()).collect(),
             IdxData::F64(v) => v.iter().flat_map(|x| x.to_be_bytes()).collect(),
-        }
-    }
-
-    /// Decodes big-endian bytes (a whole number of elements) of type `t`.
-    fn from_be_bytes(t: IdxType, b: Vec<u8>) -> IdxData {
-        match t {
-            IdxType::U8 => IdxData::U8(b),
-            IdxType::I8 => IdxData::I8(b.into_iter().map(|x| x as i8).collect()),
-            IdxType::I16 => IdxData::I16(b.chunks_exact(2).map(BigEndian::read_i16).collect()),
-            IdxType::I32 => IdxData::I32(b.chunks_exact(4).map(BigEndian::read_i32).collect()),
-            IdxType::F32 => IdxData::F32(b.chunks_exact(4).map(BigEndian::read_f32).collect()),
-            IdxType::F64 => IdxData::F64(b.chunks_exact(8).map(BigEndian::read_f64).collect()),
         }
     }
 }
@@ -297,7 +288,7 @@ pub enum IdxError {
         file: String,
         /// Data bytes the header requires.
         expected: u64,
-        /// Extra bytes after them.
+        /// Extra bytes after them, counted up to [`TRAILING_SCAN`].
         extra: u64,
     },
     /// The gzip stream is damaged (bad header, bad deflate data or checksum).
@@ -314,6 +305,23 @@ pub enum IdxError {
         file: String,
         /// The decoder's message.
         detail: String,
+    },
+    /// The decompressed file is larger than the limit on what is loaded
+    /// into memory (found from the header, before reading the data).
+    TooLarge {
+        /// The file involved.
+        file: String,
+        /// Its decompressed size (header and data) in bytes.
+        bytes: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The memory for the data could not be allocated.
+    OutOfMemory {
+        /// The file involved.
+        file: String,
+        /// The allocation that failed, in bytes.
+        bytes: u64,
     },
     /// The array cannot be written as IDX (over 255 dims, or a dim over u32).
     NotRepresentable {
@@ -337,6 +345,8 @@ impl IdxError {
             | IdxError::TrailingData { file, .. }
             | IdxError::CorruptGzip { file, .. }
             | IdxError::TruncatedGzip { file, .. }
+            | IdxError::TooLarge { file, .. }
+            | IdxError::OutOfMemory { file, .. }
             | IdxError::NotRepresentable { file, .. } => file,
         }
     }
@@ -382,7 +392,16 @@ impl fmt::Display for IdxError {
                 extra,
             } => write!(
                 f,
-                "{file}: {extra} unexpected bytes after the {expected} IDX data bytes"
+                "{file}: {}{extra} unexpected bytes after the {expected} IDX data bytes",
+                if *extra >= TRAILING_SCAN { "at least " } else { "" }
+            ),
+            IdxError::TooLarge { file, bytes, limit } => write!(
+                f,
+                "{file}: the IDX file is {bytes} bytes decompressed, over the limit of {limit} bytes on what is loaded into memory"
+            ),
+            IdxError::OutOfMemory { file, bytes } => write!(
+                f,
+                "{file}: out of memory: cannot allocate {bytes} bytes for the IDX data"
             ),
             IdxError::CorruptGzip { file, detail } => {
                 write!(f, "{file}: corrupt gzip stream: {detail}")
@@ -406,6 +425,112 @@ impl std::error::Error for IdxError {
     }
 }
 
+/// The default ceiling on the decompressed size (header and data) of an IDX
+/// file loaded into memory: 512 MiB, eleven times MNIST's largest file (the
+/// 47 MB training images) and twice a 60×60 export of all 60 000 of them.
+/// Streaming ([`IdxStream`]) needs no limit: it holds one chunk at a time.
+pub const DEFAULT_MAX_BYTES: u64 = 512 << 20;
+
+/// Data bytes handed out per [`IdxStream::next_chunk`] (a multiple of every
+/// element size).
+const CHUNK: usize = 64 << 10;
+
+/// Trailing bytes counted before giving up: enough to say "there are some"
+/// without decompressing a bomb to the end.
+pub const TRAILING_SCAN: u64 = 1 << 20;
+
+/// The header of an IDX file: element type and dimensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxHeader {
+    /// The element type.
+    pub ty: IdxType,
+    /// The dimensions, outermost first (their product fits `usize`, and so
+    /// does the data's byte size).
+    pub dims: Vec<usize>,
+}
+
+impl IdxHeader {
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        // `IdxStream::new` checked the product.
+        self.dims.iter().product()
+    }
+
+    /// True when some dimension is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of data after the header.
+    pub fn data_bytes(&self) -> u64 {
+        (self.len() * self.ty.size()) as u64
+    }
+
+    /// Bytes of the whole (decompressed) file: header and data.
+    pub fn total_bytes(&self) -> u64 {
+        // Saturating: the data alone can be exactly u64::MAX bytes.
+        self.data_bytes()
+            .saturating_add(4 + 4 * self.dims.len() as u64)
+    }
+}
+
+impl IdxType {
+    /// The values of whole big-endian elements of this type, as f64 (exact
+    /// for every type).
+    pub fn values_f64(self, bytes: &[u8]) -> impl Iterator<Item = f64> + '_ {
+        bytes.chunks_exact(self.size()).map(move |b| match self {
+            IdxType::U8 => b[0] as f64,
+            IdxType::I8 => b[0] as i8 as f64,
+            IdxType::I16 => BigEndian::read_i16(b) as f64,
+            IdxType::I32 => BigEndian::read_i32(b) as f64,
+            IdxType::F32 => BigEndian::read_f32(b) as f64,
+            IdxType::F64 => BigEndian::read_f64(b),
+        })
+    }
+}
+
+impl IdxData {
+    /// No elements, of type `t`.
+    fn empty(t: IdxType) -> IdxData {
+        match t {
+            IdxType::U8 => IdxData::U8(Vec::new()),
+            IdxType::I8 => IdxData::I8(Vec::new()),
+            IdxType::I16 => IdxData::I16(Vec::new()),
+            IdxType::I32 => IdxData::I32(Vec::new()),
+            IdxType::F32 => IdxData::F32(Vec::new()),
+            IdxType::F64 => IdxData::F64(Vec::new()),
+        }
+    }
+
+    /// Makes room for `total` elements in all, without aborting when the
+    /// memory is not there.
+    fn try_grow_to(&mut self, total: usize) -> Result<(), std::collections::TryReserveError> {
+        fn grow<T>(v: &mut Vec<T>, total: usize) -> Result<(), std::collections::TryReserveError> {
+            v.try_reserve_exact(total.saturating_sub(v.len()))
+        }
+        match self {
+            IdxData::U8(v) => grow(v, total),
+            IdxData::I8(v) => grow(v, total),
+            IdxData::I16(v) => grow(v, total),
+            IdxData::I32(v) => grow(v, total),
+            IdxData::F32(v) => grow(v, total),
+            IdxData::F64(v) => grow(v, total),
+        }
+    }
+
+    /// Appends whole big-endian elements (room already reserved).
+    fn extend_be(&mut self, b: &[u8]) {
+        match self {
+            IdxData::U8(v) => v.extend_from_slice(b),
+            IdxData::I8(v) => v.extend(b.iter().map(|&x| x as i8)),
+            IdxData::I16(v) => v.extend(b.chunks_exact(2).map(BigEndian::read_i16)),
+            IdxData::I32(v) => v.extend(b.chunks_exact(4).map(BigEndian::read_i32)),
+            IdxData::F32(v) => v.extend(b.chunks_exact(4).map(BigEndian::read_f32)),
+            IdxData::F64(v) => v.extend(b.chunks_exact(8).map(BigEndian::read_f64)),
+        }
+    }
+}
+
 /// Wraps the compressed source so that, when the gzip decoder fails, we can
 /// tell an I/O error of the file from damage in the stream.
 struct Watch<R> {
@@ -423,68 +548,242 @@ impl<R: Read> Read for Watch<R> {
     }
 }
 
-/// Reads an IDX file, raw or gzip (decided by the content, not the name).
+/// The first bytes (already read to sniff the format) followed by the rest.
+type Prefixed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+/// The decoded byte source: the file itself, or its gzip decompression.
+enum Source<R: Read> {
+    Raw(Prefixed<R>),
+    Gz(Box<MultiGzDecoder<Watch<Prefixed<R>>>>),
+}
+
+impl<R: Read> Source<R> {
+    /// Reads until `buf` is full or the stream ends; errors are classified
+    /// (I/O error of the file, damaged or cut-short gzip, out of memory).
+    fn read_full(&mut self, buf: &mut [u8], name: &str) -> Result<usize, IdxError> {
+        let file = || name.to_string();
+        match self {
+            Source::Raw(r) => read_full(r, buf).map_err(|source| IdxError::Io {
+                file: file(),
+                source,
+            }),
+            Source::Gz(gz) => read_full(gz.as_mut(), buf).map_err(|e| {
+                if gz.get_ref().failed.get() {
+                    IdxError::Io {
+                        file: file(),
+                        source: e,
+                    }
+                } else if e.kind() == io::ErrorKind::OutOfMemory {
+                    IdxError::OutOfMemory {
+                        file: file(),
+                        bytes: buf.len() as u64,
+                    }
+                } else if e.kind() == io::ErrorKind::UnexpectedEof {
+                    IdxError::TruncatedGzip {
+                        file: file(),
+                        detail: e.to_string(),
+                    }
+                } else {
+                    IdxError::CorruptGzip {
+                        file: file(),
+                        detail: e.to_string(),
+                    }
+                }
+            }),
+        }
+    }
+}
+
+/// An IDX file read piece by piece: the header at once, then the data in
+/// chunks of at most 64 KiB, so any size is read in constant memory.
+pub struct IdxStream<R: Read> {
+    name: String,
+    header: IdxHeader,
+    src: Source<R>,
+    /// Data bytes not yet handed out.
+    remaining: u64,
+    buf: Vec<u8>,
+}
+
+impl IdxStream<BufReader<File>> {
+    /// Opens an IDX file, raw or gzip (decided by the content), and reads
+    /// its header.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, IdxError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|source| IdxError::Io {
+            file: name.clone(),
+            source,
+        })?;
+        IdxStream::new(BufReader::new(file), &name)
+    }
+}
+
+impl<R: Read> IdxStream<R> {
+    /// Reads and checks the header from any reader, raw or gzip (detected
+    /// from the first two bytes, `1f 8b`); `name` labels errors.
+    pub fn new(mut reader: R, name: &str) -> Result<Self, IdxError> {
+        let mut prefix = [0u8; 2];
+        let n = read_full(&mut reader, &mut prefix).map_err(|source| IdxError::Io {
+            file: name.to_string(),
+            source,
+        })?;
+        let whole = io::Cursor::new(prefix[..n].to_vec()).chain(reader);
+        let mut src = if n == 2 && prefix == [0x1f, 0x8b] {
+            Source::Gz(Box::new(MultiGzDecoder::new(Watch {
+                inner: whole,
+                failed: Cell::new(false),
+            })))
+        } else {
+            Source::Raw(whole)
+        };
+        let header = read_header(&mut src, name)?;
+        Ok(IdxStream {
+            name: name.to_string(),
+            remaining: header.data_bytes(),
+            header,
+            src,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &IdxHeader {
+        &self.header
+    }
+
+    /// The next whole elements of data (big-endian bytes, at most 64 KiB), or
+    /// `None` once all the data the header promises has been read.
+    ///
+    /// # Errors
+    /// `DataTruncated` if the data ends early; read and gzip errors.
+    pub fn next_chunk(&mut self) -> Result<Option<&[u8]>, IdxError> {
+        if self.remaining == 0 {
+            return Ok(None);
+        }
+        let want = (CHUNK as u64).min(self.remaining) as usize;
+        self.buf.resize(want, 0);
+        let got = self.src.read_full(&mut self.buf, &self.name)?;
+        if got < want {
+            let expected = self.header.data_bytes();
+            return Err(IdxError::DataTruncated {
+                file: self.name.clone(),
+                expected,
+                got: expected - self.remaining + got as u64,
+            });
+        }
+        self.remaining -= want as u64;
+        Ok(Some(&self.buf))
+    }
+
+    /// Checks that nothing follows the data (which also makes the gzip
+    /// decoder verify its checksum); call after the last chunk. Counts at
+    /// most [`TRAILING_SCAN`] trailing bytes.
+    pub fn finish(mut self) -> Result<(), IdxError> {
+        let mut extra = 0u64;
+        let mut buf = [0u8; 8192];
+        while extra < TRAILING_SCAN {
+            let got = self.src.read_full(&mut buf, &self.name)?;
+            if got == 0 {
+                break;
+            }
+            extra += got as u64;
+        }
+        if extra > 0 {
+            return Err(IdxError::TrailingData {
+                file: self.name,
+                expected: self.header.data_bytes(),
+                extra,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads all the data into memory, refusing at once (from the header) a
+    /// file over `max_bytes` decompressed.
+    ///
+    /// # Errors
+    /// `TooLarge` before reading any data; `OutOfMemory` if the memory for
+    /// the data cannot be had; the errors of [`next_chunk`](Self::next_chunk)
+    /// and [`finish`](Self::finish).
+    pub fn read_all(mut self, max_bytes: u64) -> Result<IdxArray, IdxError> {
+        let total = self.header.total_bytes();
+        if total > max_bytes {
+            return Err(IdxError::TooLarge {
+                file: self.name,
+                bytes: total,
+                limit: max_bytes,
+            });
+        }
+        let n = self.header.len();
+        let size = self.header.ty.size();
+        let name = self.name.clone();
+        let mut data = IdxData::empty(self.header.ty);
+        // Memory grows (doubling, capped at the header's count) only as data
+        // arrives: a short file claiming a lot allocates little.
+        while let Some(chunk) = self.next_chunk()? {
+            let len = data.len();
+            if len + chunk.len() / size > data_capacity(&data) {
+                let target = n.min((2 * len).max(len + chunk.len() / size));
+                data.try_grow_to(target)
+                    .map_err(|_| IdxError::OutOfMemory {
+                        file: name.clone(),
+                        bytes: (target * size) as u64,
+                    })?;
+            }
+            data.extend_be(chunk);
+        }
+        let dims = self.header.dims.clone();
+        self.finish()?;
+        // The header's product was checked, and the data has that length.
+        Ok(IdxArray { dims, data })
+    }
+}
+
+fn data_capacity(d: &IdxData) -> usize {
+    match d {
+        IdxData::U8(v) => v.capacity(),
+        IdxData::I8(v) => v.capacity(),
+        IdxData::I16(v) => v.capacity(),
+        IdxData::I32(v) => v.capacity(),
+        IdxData::F32(v) => v.capacity(),
+        IdxData::F64(v) => v.capacity(),
+    }
+}
+
+/// Reads an IDX file, raw or gzip (decided by the content, not the name),
+/// refusing one over [`DEFAULT_MAX_BYTES`] decompressed.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray, IdxError> {
-    let path = path.as_ref();
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| IdxError::Io {
-        file: name.clone(),
-        source,
-    })?;
-    read_idx_from(BufReader::new(file), &name)
+    read_idx_limited(path, DEFAULT_MAX_BYTES)
+}
+
+/// [`read_idx`] with another limit on the decompressed size (header and
+/// data), checked from the header before any data is read.
+pub fn read_idx_limited(path: impl AsRef<Path>, max_bytes: u64) -> Result<IdxArray, IdxError> {
+    IdxStream::open(path)?.read_all(max_bytes)
 }
 
 /// Reads an IDX array from any reader, raw or gzip (detected from the first
 /// two bytes, `1f 8b`); `name` labels errors. The stream must hold exactly one
-/// array: bytes after the data are an error.
-pub fn read_idx_from(mut reader: impl Read, name: &str) -> Result<IdxArray, IdxError> {
-    let mut prefix = [0u8; 2];
-    let n = read_full(&mut reader, &mut prefix).map_err(|source| IdxError::Io {
-        file: name.to_string(),
-        source,
-    })?;
-    let whole = (&prefix[..n]).chain(reader);
-    if n == 2 && prefix == [0x1f, 0x8b] {
-        let mut gz = MultiGzDecoder::new(Watch {
-            inner: whole,
-            failed: Cell::new(false),
-        });
-        parse(&mut gz, name, |gz, e| {
-            if gz.get_ref().failed.get() {
-                IdxError::Io {
-                    file: name.to_string(),
-                    source: e,
-                }
-            } else if e.kind() == io::ErrorKind::UnexpectedEof {
-                IdxError::TruncatedGzip {
-                    file: name.to_string(),
-                    detail: e.to_string(),
-                }
-            } else {
-                IdxError::CorruptGzip {
-                    file: name.to_string(),
-                    detail: e.to_string(),
-                }
-            }
-        })
-    } else {
-        let mut raw = whole;
-        parse(&mut raw, name, |_, source| IdxError::Io {
-            file: name.to_string(),
-            source,
-        })
-    }
+/// array: bytes after the data are an error. The limit is
+/// [`DEFAULT_MAX_BYTES`].
+pub fn read_idx_from(reader: impl Read, name: &str) -> Result<IdxArray, IdxError> {
+    read_idx_from_limited(reader, name, DEFAULT_MAX_BYTES)
 }
 
-/// Parses the decoded IDX bytes; `on_err` turns a read error into an
-/// [`IdxError`] (it differs between raw and gzip sources).
-fn parse<R: Read>(
-    r: &mut R,
+/// [`read_idx_from`] with another limit on the decompressed size.
+pub fn read_idx_from_limited(
+    reader: impl Read,
     name: &str,
-    on_err: impl Fn(&R, io::Error) -> IdxError,
+    max_bytes: u64,
 ) -> Result<IdxArray, IdxError> {
+    IdxStream::new(reader, name)?.read_all(max_bytes)
+}
+
+/// Reads and checks the magic and the dimension list.
+fn read_header<R: Read>(r: &mut Source<R>, name: &str) -> Result<IdxHeader, IdxError> {
     let mut magic = [0u8; 4];
-    let got = read_full(r, &mut magic).map_err(|e| on_err(r, e))?;
+    let got = r.read_full(&mut magic, name)?;
     // Check what we have before complaining about length: a foreign file is
     // "bad magic" even if it is tiny.
     if magic[..got.min(2)].iter().any(|&b| b != 0) {
@@ -509,7 +808,7 @@ fn parse<R: Read>(
     let ty = IdxType::from_code(magic[2]).expect("checked above");
     let ndim = magic[3] as usize;
     let mut dim_bytes = vec![0u8; 4 * ndim];
-    let got = read_full(r, &mut dim_bytes).map_err(|e| on_err(r, e))?;
+    let got = r.read_full(&mut dim_bytes, name)?;
     if got < dim_bytes.len() {
         return Err(IdxError::HeaderTruncated {
             file: name.to_string(),
@@ -526,37 +825,10 @@ fn parse<R: Read>(
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| overflow()))
         .collect::<Result<Vec<usize>, _>>()?;
-    let expected = checked_numel(&dims)
+    checked_numel(&dims)
         .and_then(|n| n.checked_mul(ty.size()))
-        .ok_or_else(overflow)? as u64;
-
-    // Grows only as bytes arrive; the +1 detects trailing data cheaply.
-    let mut bytes = Vec::new();
-    r.by_ref()
-        // Saturating: dims can multiply to exactly u64::MAX bytes.
-        .take(expected.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| on_err(r, e))?;
-    let got = bytes.len() as u64;
-    if got < expected {
-        return Err(IdxError::DataTruncated {
-            file: name.to_string(),
-            expected,
-            got,
-        });
-    }
-    // Drain to the end: counts trailing bytes and makes the gzip decoder
-    // verify its checksum.
-    let extra = got - expected + io::copy(r, &mut io::sink()).map_err(|e| on_err(r, e))?;
-    if extra > 0 {
-        return Err(IdxError::TrailingData {
-            file: name.to_string(),
-            expected,
-            extra,
-        });
-    }
-    let data = IdxData::from_be_bytes(ty, bytes);
-    IdxArray::new(dims, data).map_err(|_| overflow())
+        .ok_or_else(overflow)?;
+    Ok(IdxHeader { ty, dims })
 }
 
 /// Writes an IDX array to any writer, uncompressed.

@@ -9,9 +9,10 @@ pub mod mnist;
 
 pub use distort::{Batch, DistortedMnist, Distortions, Variant, TEST_EPOCH};
 pub use idx::{
-    read_idx, read_idx_from, write_idx, write_idx_to, IdxArray, IdxData, IdxError, IdxType,
+    read_idx, read_idx_from, read_idx_from_limited, read_idx_limited, write_idx, write_idx_to,
+    IdxArray, IdxData, IdxError, IdxHeader, IdxStream, IdxType, DEFAULT_MAX_BYTES,
 };
-pub use mnist::{default_data_dir, load_mnist, Mnist, Split, DEFAULT_DATA_DIR};
+pub use mnist::{default_data_dir, load_mnist, load_mnist_limited, Mnist, Split, DEFAULT_DATA_DIR};
 
 use std::fmt;
 use std::path::PathBuf;

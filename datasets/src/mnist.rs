@@ -1,7 +1,7 @@
 //! MNIST: loading the official IDX files (raw or `.gz`) with every check a
 //! corrupted or mismatched download would fail.
 
-use crate::idx::{read_idx, IdxArray, IdxType};
+use crate::idx::{IdxHeader, IdxStream, IdxType, DEFAULT_MAX_BYTES};
 use crate::DatasetError;
 use engine::Tensor;
 use std::path::{Path, PathBuf};
@@ -141,59 +141,68 @@ fn locate(dir: &Path, name: &str) -> Result<PathBuf, DatasetError> {
     }
 }
 
-/// Checks `a` is u8 with dims `want` (`None` matches any length).
+/// Checks the header says u8 with dims `want` (`None` matches any length).
 fn check_format(
     file: &Path,
-    a: &IdxArray,
+    h: &IdxHeader,
     want: &[Option<usize>],
     what: &str,
 ) -> Result<(), DatasetError> {
-    let dims_ok = a.dims().len() == want.len()
-        && a.dims()
+    let dims_ok = h.dims.len() == want.len()
+        && h.dims
             .iter()
             .zip(want)
             .all(|(&d, w)| w.iter().all(|&w| w == d));
-    if a.idx_type() != IdxType::U8 || !dims_ok {
+    if h.ty != IdxType::U8 || !dims_ok {
         return Err(DatasetError::WrongFormat {
             file: file.to_path_buf(),
             expected: what.to_string(),
-            found: format!("{:?} with dims {:?}", a.idx_type(), a.dims()),
+            found: format!("{:?} with dims {:?}", h.ty, h.dims),
         });
     }
     Ok(())
 }
 
 /// Loads one MNIST split from `dir`, which holds the official file names,
-/// each raw or gzip-compressed (`.gz`).
-///
-/// Checks that images are a u8 IDX of shape `[n, 28, 28]`, labels a u8 IDX of
-/// shape `[n]` with the same `n`, and every label is in 0..=9.
+/// each raw or gzip-compressed (`.gz`); a file over [`DEFAULT_MAX_BYTES`]
+/// decompressed is refused (see [`load_mnist_limited`]).
 pub fn load_mnist(dir: &Path, split: Split) -> Result<Mnist, DatasetError> {
+    load_mnist_limited(dir, split, DEFAULT_MAX_BYTES)
+}
+
+/// [`load_mnist`] refusing either file over `max_bytes` decompressed.
+///
+/// Both headers are checked before any data is read: images a u8 IDX of
+/// shape `[n, 28, 28]`, labels a u8 IDX of shape `[n]` with the same `n`,
+/// each within the limit; then every label must be in 0..=9.
+pub fn load_mnist_limited(dir: &Path, split: Split, max_bytes: u64) -> Result<Mnist, DatasetError> {
     let images_path = locate(dir, split.images_file())?;
     let labels_path = locate(dir, split.labels_file())?;
-    let images = read_idx(&images_path)?;
+    let images = IdxStream::open(&images_path)?;
     check_format(
         &images_path,
-        &images,
+        images.header(),
         &[None, Some(SIDE), Some(SIDE)],
         "u8 images of shape [n, 28, 28] (type 0x08, 3 dims)",
     )?;
-    let labels = read_idx(&labels_path)?;
+    let labels = IdxStream::open(&labels_path)?;
     check_format(
         &labels_path,
-        &labels,
+        labels.header(),
         &[None],
         "u8 labels of shape [n] (type 0x08, 1 dim)",
     )?;
-    let n = images.dims()[0];
-    if labels.dims()[0] != n {
+    let n = images.header().dims[0];
+    let n_labels = labels.header().dims[0];
+    if n_labels != n {
         return Err(DatasetError::CountMismatch {
             images_file: images_path,
             images: n,
             labels_file: labels_path,
-            labels: labels.dims()[0],
+            labels: n_labels,
         });
     }
+    let labels = labels.read_all(max_bytes)?;
     let labels = labels.into_u8().expect("checked u8 above");
     if let Some(index) = labels.iter().position(|&l| l as usize >= CLASSES) {
         return Err(DatasetError::BadLabel {
@@ -202,6 +211,7 @@ pub fn load_mnist(dir: &Path, split: Split) -> Result<Mnist, DatasetError> {
             label: labels[index],
         });
     }
+    let images = images.read_all(max_bytes)?;
     let images = images.into_u8().expect("checked u8 above");
     Ok(Mnist { images, labels, n })
 }

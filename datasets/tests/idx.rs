@@ -1,7 +1,10 @@
 //! IDX reader/writer: round trips of every type code and every malformed case,
 //! raw and gzip.
 
-use datasets::idx::{read_idx, read_idx_from, write_idx, IdxArray, IdxData, IdxError, IdxType};
+use datasets::idx::{
+    read_idx, read_idx_from, read_idx_from_limited, read_idx_limited, write_idx, IdxArray, IdxData,
+    IdxError, IdxStream, IdxType, DEFAULT_MAX_BYTES,
+};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use std::io::Write;
@@ -32,8 +35,9 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// Reads without a size limit (the limit has its own tests).
 fn read(bytes: &[u8], name: &str) -> Result<IdxArray, IdxError> {
-    read_idx_from(bytes, name)
+    read_idx_from_limited(bytes, name, u64::MAX)
 }
 
 /// Reads `bytes` both raw and gzipped; both must give the same outcome kind.
@@ -324,8 +328,8 @@ fn huge_header_claim_fails_fast_raw_gzip_and_file() {
     std::fs::write(dir.join("huge.idx.gz"), gzip(&b)).unwrap();
     let start = Instant::now();
     for r in read_both(&b, "huge.idx").into_iter().chain([
-        read_idx(dir.join("huge.idx")),
-        read_idx(dir.join("huge.idx.gz")),
+        read_idx_limited(dir.join("huge.idx"), u64::MAX),
+        read_idx_limited(dir.join("huge.idx.gz"), u64::MAX),
     ]) {
         let e = r.unwrap_err();
         match &e {
@@ -414,4 +418,106 @@ fn prefixes_and_corruptions_never_panic() {
             }
         }
     }
+}
+
+#[test]
+fn over_the_limit_is_refused_from_the_header_before_reading() {
+    // 2^27 f64 = 1 GiB claimed; no data at all follows the header, so a
+    // reader that looked at the data first would say "cut short" instead.
+    let b = idx_bytes(0x0E, &[1 << 27], &[]);
+    let dir = temp_dir("limit");
+    std::fs::write(dir.join("big.idx"), &b).unwrap();
+    std::fs::write(dir.join("big.idx.gz"), gzip(&b)).unwrap();
+    let total = 8 + 8u64 * (1 << 27);
+    for r in [
+        read_idx_from(&b[..], "big.idx"),
+        read_idx_from(&gzip(&b)[..], "big.idx"),
+        read_idx(dir.join("big.idx")),
+        read_idx(dir.join("big.idx.gz")),
+    ] {
+        let e = r.unwrap_err();
+        match &e {
+            IdxError::TooLarge { bytes, limit, .. } => {
+                assert_eq!((*bytes, *limit), (total, DEFAULT_MAX_BYTES));
+            }
+            other => panic!("expected TooLarge, got {other}"),
+        }
+        assert!(e.file().ends_with("big.idx") || e.file().ends_with("big.idx.gz"));
+        let text = e.to_string();
+        assert!(text.contains(&DEFAULT_MAX_BYTES.to_string()), "{text}");
+        assert!(text.contains(&total.to_string()), "{text}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_limit_counts_header_and_data_and_is_inclusive() {
+    let b = idx_bytes(0x0B, &[3, 2], &[0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6]);
+    let n = b.len() as u64; // 4 + 8 header bytes + 12 data bytes
+    assert_eq!(n, 24);
+    let a = read_idx_from_limited(&b[..], "x.idx", n).unwrap();
+    assert_eq!(a.data(), &IdxData::I16(vec![1, 2, 3, 4, 5, 6]));
+    for bytes in [b.clone(), gzip(&b)] {
+        let e = read_idx_from_limited(&bytes[..], "x.idx", n - 1).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                IdxError::TooLarge {
+                    bytes: 24,
+                    limit: 23,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn stream_hands_out_the_data_in_bounded_chunks() {
+    // 200 000 i32 (800 kB): several chunks, each whole elements, at most 64 KiB.
+    let vals: Vec<i32> = (0..200_000).map(|i| i * 7 - 500_000).collect();
+    let data: Vec<u8> = vals.iter().flat_map(|v| v.to_be_bytes()).collect();
+    let b = idx_bytes(0x0C, &[200_000], &data);
+    for bytes in [b.clone(), gzip(&b)] {
+        let mut s = IdxStream::new(&bytes[..], "s.idx").unwrap();
+        assert_eq!(s.header().dims, vec![200_000]);
+        assert_eq!(s.header().data_bytes(), 800_000);
+        let (mut got, mut chunks) = (Vec::new(), 0);
+        while let Some(c) = s.next_chunk().unwrap() {
+            assert!(c.len() <= 64 << 10 && c.len() % 4 == 0, "{}", c.len());
+            got.extend(IdxType::I32.values_f64(c));
+            chunks += 1;
+        }
+        assert!(chunks >= 13, "{chunks}");
+        s.finish().unwrap();
+        let want: Vec<f64> = vals.iter().map(|&v| v as f64).collect();
+        assert_eq!(got, want);
+    }
+    // Trailing bytes are still found when streaming.
+    let mut extra = b.clone();
+    extra.push(9);
+    let mut s = IdxStream::new(&extra[..], "t.idx").unwrap();
+    while s.next_chunk().unwrap().is_some() {}
+    let e = s.finish().unwrap_err();
+    assert!(matches!(e, IdxError::TrailingData { extra: 1, .. }), "{e}");
+}
+
+#[test]
+fn trailing_bytes_are_counted_only_up_to_the_scan_limit() {
+    // A gzip that expands to 64 MiB of zeros after a 1-byte array: the error
+    // comes after 1 MiB of them, saying "at least".
+    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+    e.write_all(&idx_bytes(0x08, &[1], &[5])).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        e.write_all(&zeros).unwrap();
+    }
+    let gz = e.finish().unwrap();
+    let err = read_idx_from(&gz[..], "bomb.idx.gz").unwrap_err();
+    assert!(
+        matches!(err, IdxError::TrailingData { extra, .. } if (datasets::idx::TRAILING_SCAN..2 << 20).contains(&extra)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("at least"), "{err}");
 }

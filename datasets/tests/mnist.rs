@@ -2,7 +2,10 @@
 //! every error.
 
 use datasets::idx::{write_idx, IdxArray, IdxData};
-use datasets::mnist::{default_data_dir, load_mnist, Mnist, Split, DEFAULT_DATA_DIR};
+use datasets::idx::{IdxError, DEFAULT_MAX_BYTES};
+use datasets::mnist::{
+    default_data_dir, load_mnist, load_mnist_limited, Mnist, Split, DEFAULT_DATA_DIR,
+};
 use datasets::DatasetError;
 use std::path::{Path, PathBuf};
 
@@ -214,4 +217,75 @@ fn empty_dataset_helpers() {
     };
     assert!(m.is_empty());
     assert_eq!(m.images_tensor().shape(), &[0, 1, 28, 28]);
+}
+
+/// The header of a u8 IDX file with these dims, and no data.
+fn u8_header(dims: &[u32]) -> Vec<u8> {
+    let mut v = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v
+}
+
+#[test]
+fn images_over_the_limit_are_refused_from_the_header() {
+    // 700 000 images claimed (549 MB, over the 512 MiB default), with the
+    // matching labels: refused before any image byte is looked for.
+    let dir = temp_dir("limit");
+    let n = 700_000u32;
+    std::fs::write(dir.join("t10k-images-idx3-ubyte"), u8_header(&[n, 28, 28])).unwrap();
+    let mut labels = u8_header(&[n]);
+    labels.extend((0..n).map(|i| (i % 10) as u8));
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), &labels).unwrap();
+    let e = load_mnist(&dir, Split::Test).unwrap_err();
+    let want = 16 + 784 * n as u64;
+    match &e {
+        DatasetError::Idx(IdxError::TooLarge { bytes, limit, file }) => {
+            assert_eq!((*bytes, *limit), (want, DEFAULT_MAX_BYTES));
+            assert!(file.ends_with("t10k-images-idx3-ubyte"), "{file}");
+        }
+        other => panic!("expected TooLarge, got {other}"),
+    }
+    // A raised limit gets past the header, to the missing data.
+    let e = load_mnist_limited(&dir, Split::Test, 1 << 30).unwrap_err();
+    assert!(
+        matches!(e, DatasetError::Idx(IdxError::DataTruncated { got: 0, .. })),
+        "{e}"
+    );
+    // A lowered one refuses even the labels (8 + 700 000 bytes).
+    let e = load_mnist_limited(&dir, Split::Test, 1000).unwrap_err();
+    assert!(
+        matches!(&e, DatasetError::Idx(IdxError::TooLarge { file, .. }) if file.ends_with("t10k-labels-idx1-ubyte")),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn counts_are_compared_from_the_headers_before_reading_data() {
+    // Images claim 300 000 (within the limit) but hold none; labels hold 5.
+    // The mismatch is reported, not the missing 235 MB of pixels.
+    let dir = temp_dir("headers");
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte"),
+        u8_header(&[300_000, 28, 28]),
+    )
+    .unwrap();
+    let mut labels = u8_header(&[5]);
+    labels.extend([1, 2, 3, 4, 5]);
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), &labels).unwrap();
+    let e = load_mnist(&dir, Split::Test).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DatasetError::CountMismatch {
+                images: 300_000,
+                labels: 5,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

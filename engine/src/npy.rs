@@ -591,8 +591,13 @@ pub fn read_npy_from(mut reader: impl Read, name: &str) -> Result<Tensor, NpyErr
             problem: format!("header length {header_len} exceeds the {MAX_HEADER_LEN}-byte limit"),
         });
     }
-    let mut text = vec![0u8; header_len];
-    let got = read_full(&mut reader, &mut text).map_err(io_err)?;
+    // Grows as the header arrives, not from the length it claims.
+    let mut text = Vec::new();
+    let got = reader
+        .by_ref()
+        .take(header_len as u64)
+        .read_to_end(&mut text)
+        .map_err(io_err)?;
     if got < header_len {
         return Err(truncated_header(preamble + header_len, preamble + got));
     }
@@ -614,6 +619,17 @@ pub fn read_npy_from(mut reader: impl Read, name: &str) -> Result<Tensor, NpyErr
                 got: done + got,
             });
         }
+        // Grows as data arrives; a failed allocation is an error, not an abort.
+        let values = want / header.dtype.size();
+        data.try_reserve(values).map_err(|_| {
+            io_err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!(
+                    "out of memory: cannot allocate {} bytes for the values",
+                    4 * (data.len() + values)
+                ),
+            ))
+        })?;
         header.dtype.convert(&buf[..want], &mut data);
         done += want;
     }

@@ -23,9 +23,10 @@
 //! ```
 //!
 //! # Safety of loading
-//! The whole file is read (its size is what the file system reports), then
-//! checked in order: magic, version, length (`Truncated` / `TrailingData`),
-//! checksum, then parsed. Every length read from the file is checked against
+//! The 24-byte header is read first and checked in order: magic, version,
+//! then the length it announces against the file's size (`Truncated` /
+//! `TrailingData`); only then is the rest read, never more than announced,
+//! into memory that grows as bytes arrive. Then the checksum, then the body. Every length read from the file is checked against
 //! the bytes that remain before anything is allocated from it, so a corrupt
 //! header can never cause a huge allocation or a panic. Every error names
 //! the file.
@@ -321,6 +322,67 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Checks the start of a checkpoint (what there is of its 24-byte header):
+/// magic, version, then the whole length the header announces.
+///
+/// # Errors
+/// `BadMagic` or `UnsupportedVersion` as soon as the bytes present show it;
+/// `Truncated` if the header itself is cut short.
+fn header_length(head: &[u8]) -> Result<u64, CheckpointErrorKind> {
+    let actual = head.len() as u64;
+    let truncated = CheckpointErrorKind::Truncated {
+        expected: (HEADER + 4) as u64,
+        actual,
+    };
+    // A foreign file is "not a checkpoint" even when shorter than the magic.
+    let seen = head.len().min(8);
+    if head[..seen] != MAGIC[..seen] {
+        let mut found = [0u8; 8];
+        found[..seen].copy_from_slice(&head[..seen]);
+        return Err(CheckpointErrorKind::BadMagic { found });
+    }
+    if head.len() < 12 {
+        return Err(truncated);
+    }
+    let version = LE::read_u32(&head[8..12]);
+    if version != VERSION {
+        return Err(CheckpointErrorKind::UnsupportedVersion {
+            found: version,
+            supported: VERSION,
+        });
+    }
+    if head.len() < HEADER {
+        return Err(truncated);
+    }
+    let body_len = LE::read_u64(&head[16..24]);
+    Ok(body_len.saturating_add((HEADER + 4) as u64))
+}
+
+/// Appends to `out` until it holds `limit` bytes or the reader ends; memory
+/// grows (doubling) only as bytes arrive, and a failed allocation is an
+/// `OutOfMemory` error, not an abort.
+fn read_growing(r: &mut impl std::io::Read, out: &mut Vec<u8>, limit: u64) -> std::io::Result<()> {
+    let mut chunk = [0u8; 64 << 10];
+    while (out.len() as u64) < limit {
+        let want = (limit - out.len() as u64).min(chunk.len() as u64) as usize;
+        let got = engine::fsio::read_full(r, &mut chunk[..want])?;
+        if got == 0 {
+            break;
+        }
+        if out.capacity() - out.len() < got {
+            let target = (2 * out.len()).max(out.len() + got).min(limit as usize);
+            out.try_reserve_exact(target - out.len()).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::OutOfMemory,
+                    format!("out of memory: cannot allocate {target} bytes"),
+                )
+            })?;
+        }
+        out.extend_from_slice(&chunk[..got]);
+    }
+    Ok(())
+}
+
 fn put_name(out: &mut Vec<u8>, name: &str) {
     out.write_u32::<LE>(name.len() as u32).unwrap_or(());
     out.extend_from_slice(name.as_bytes());
@@ -423,32 +485,9 @@ impl Checkpoint {
             kind,
         };
         let actual = bytes.len() as u64;
-        let truncated = |expected: u64| e(CheckpointErrorKind::Truncated { expected, actual });
-        if bytes.len() < 8 {
-            return Err(truncated((HEADER + 4) as u64));
-        }
-        if bytes[..8] != MAGIC {
-            let mut found = [0u8; 8];
-            found.copy_from_slice(&bytes[..8]);
-            return Err(e(CheckpointErrorKind::BadMagic { found }));
-        }
-        if bytes.len() < 12 {
-            return Err(truncated((HEADER + 4) as u64));
-        }
-        let version = LE::read_u32(&bytes[8..12]);
-        if version != VERSION {
-            return Err(e(CheckpointErrorKind::UnsupportedVersion {
-                found: version,
-                supported: VERSION,
-            }));
-        }
-        if bytes.len() < HEADER + 4 {
-            return Err(truncated((HEADER + 4) as u64));
-        }
-        let body_len = LE::read_u64(&bytes[16..24]);
-        let expected = body_len.saturating_add((HEADER + 4) as u64);
+        let expected = header_length(bytes).map_err(e)?;
         if actual < expected {
-            return Err(truncated(expected));
+            return Err(e(CheckpointErrorKind::Truncated { expected, actual }));
         }
         if actual > expected {
             return Err(e(CheckpointErrorKind::TrailingData { expected, actual }));
@@ -518,16 +557,77 @@ impl Checkpoint {
 
     /// Reads and checks a checkpoint file.
     ///
+    /// The 24-byte header is read and checked first (magic, version, body
+    /// length against the file's size), so a foreign or endless file
+    /// (`/dev/zero`) fails at once; then exactly the bytes the header
+    /// announces are read, into memory that grows only as they arrive.
+    ///
     /// # Errors
-    /// I/O, truncation, magic, version, checksum or a malformed body.
+    /// I/O (including out of memory), truncation, magic, version, checksum or
+    /// a malformed body.
     pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|err| CheckpointError {
+        let io = |err: std::io::Error| CheckpointError {
             path: path.to_path_buf(),
             kind: CheckpointErrorKind::Io {
                 op: "reading",
                 message: err.to_string(),
             },
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // The size of a regular file (`None` for a pipe or a device).
+        let size = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        Checkpoint::read_from(file, size, path)
+    }
+
+    /// Reads a checkpoint from any reader, as [`load`](Self::load) does: the
+    /// header first, then at most one byte past the length it announces.
+    /// `size`, when known, is the stream's length (checked against the
+    /// header before reading on); `path` names errors.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn read_from(
+        mut r: impl std::io::Read,
+        size: Option<u64>,
+        path: &Path,
+    ) -> Result<Checkpoint, CheckpointError> {
+        let e = |kind| CheckpointError {
+            path: path.to_path_buf(),
+            kind,
+        };
+        let io = |err: std::io::Error| {
+            e(CheckpointErrorKind::Io {
+                op: "reading",
+                message: err.to_string(),
+            })
+        };
+        let mut head = [0u8; HEADER];
+        let got = engine::fsio::read_full(&mut r, &mut head).map_err(io)?;
+        let head = &head[..got];
+        let expected = header_length(head).map_err(e)?;
+        if let Some(actual) = size {
+            if actual < expected {
+                return Err(e(CheckpointErrorKind::Truncated { expected, actual }));
+            }
+            if actual > expected {
+                return Err(e(CheckpointErrorKind::TrailingData { expected, actual }));
+            }
+        }
+        let mut bytes = head.to_vec();
+        // One byte past the announced end tells a longer stream apart.
+        read_growing(&mut r, &mut bytes, expected.saturating_add(1)).map_err(io)?;
+        let actual = bytes.len() as u64;
+        if actual < expected {
+            return Err(e(CheckpointErrorKind::Truncated { expected, actual }));
+        }
+        if actual > expected {
+            // A stream: its true length is unknown, and not worth reading.
+            return Err(e(CheckpointErrorKind::TrailingData { expected, actual }));
+        }
         Checkpoint::from_bytes(&bytes, path)
     }
 

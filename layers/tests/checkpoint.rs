@@ -341,3 +341,82 @@ fn missing_file_is_an_io_error() {
         k => panic!("{k:?}"),
     }
 }
+
+#[test]
+fn an_endless_device_fails_at_once_on_its_magic() {
+    // Reading the whole file first would never end (and take all memory).
+    let path = Path::new("/dev/zero");
+    match load_err(path) {
+        CheckpointErrorKind::BadMagic { found } => assert_eq!(found, [0; 8]),
+        k => panic!("{k:?}"),
+    }
+}
+
+#[test]
+fn a_header_claiming_more_than_the_file_holds_is_truncated_from_its_size() {
+    let dir = scratch("claim");
+    let mut b = sample().2.to_bytes();
+    b[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let path = dir.join("claim.wgck");
+    write_bytes(&path, &b);
+    match load_err(&path) {
+        CheckpointErrorKind::Truncated { expected, actual } => {
+            assert_eq!((expected, actual), ((1 << 40) + 28, b.len() as u64));
+        }
+        k => panic!("{k:?}"),
+    }
+    // A short foreign file is "not a checkpoint", not "cut short".
+    write_bytes(&path, b"PK\x03");
+    assert!(matches!(
+        load_err(&path),
+        CheckpointErrorKind::BadMagic {
+            found: [b'P', b'K', 3, 0, 0, 0, 0, 0]
+        }
+    ));
+    // A prefix of the magic is a checkpoint cut short.
+    write_bytes(&path, b"WGRD");
+    assert!(matches!(
+        load_err(&path),
+        CheckpointErrorKind::Truncated { actual: 4, .. }
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_stream_is_read_no_further_than_its_header_says() {
+    // A FIFO has no size to check against: a valid checkpoint followed by
+    // 16 MiB more is refused after one byte past the announced end.
+    let dir = scratch("fifo");
+    let fifo = dir.join("ck.fifo");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let good = sample().2.to_bytes();
+    let n = good.len() as u64;
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            let _ = f.write_all(&good);
+            let junk = vec![7u8; 1 << 20];
+            // Stops with a broken pipe once the reader has given up.
+            let mut sent = 0;
+            while sent < 16 && f.write_all(&junk).is_ok() {
+                sent += 1;
+            }
+            sent
+        })
+    };
+    match load_err(&fifo) {
+        CheckpointErrorKind::TrailingData { expected, actual } => {
+            assert_eq!((expected, actual), (n, n + 1));
+        }
+        k => panic!("{k:?}"),
+    }
+    let sent = writer.join().unwrap();
+    assert!(sent < 16, "the reader drained the whole stream");
+    let _ = std::fs::remove_dir_all(&dir);
+}
