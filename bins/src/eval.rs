@@ -39,6 +39,9 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
             run::input_side(variant)
         )));
     }
+    if args.test_size == Some(0) {
+        return Err(msg("--test-size 0: expected a positive number of images"));
+    }
     let (train, test) = run::load_splits(&run::data_dir(&args.data_dir), None, args.test_size)?;
     let set = run::test_batch(variant, &test, &train);
     let (loss, error, preds) = run::evaluate(&model, &set.images, &set.labels, 500);

@@ -116,11 +116,69 @@ fn every_recipe_feature_resumes_to_the_identical_checkpoint() {
         fs::read(part.join("checkpoint.wgck")).unwrap()
     );
     assert_eq!(metrics(&full), metrics(&part));
-    // The run's time counts both sittings.
+}
+
+#[test]
+fn the_run_time_counts_every_sitting() {
+    let part = tmp("sittings");
+    train(&part, &["--stop-after", "11"]);
     let first = json(&part.join("wall.json"));
-    assert!(first["step"].as_u64() == Some(16));
+    assert_eq!(first["step"].as_u64(), Some(11));
+    let w1 = first["wall_s"].as_f64().unwrap();
+    assert!(w1 > 0.0);
+    train(&part, &["--resume"]);
     let r = json(&part.join("results.json"));
-    assert!(r["wall_s"].as_f64().unwrap() > 0.0);
+    let total = r["wall_s"].as_f64().unwrap();
+    let last = json(&part.join("wall.json"));
+    assert_eq!(last["step"].as_u64(), Some(16));
+    assert_eq!(last["wall_s"].as_f64().unwrap(), total);
+    assert!(
+        total > w1,
+        "both sittings: {total} s after {w1} s in the first"
+    );
+}
+
+#[test]
+fn collecting_fewer_runs_than_the_table_holds_is_refused() {
+    let results = tmp("collect");
+    let runs = tmp("collect-runs");
+    let csv = "dataset,model,budget,runs,mean_error,std_error,paper_error,mean_wall_s\n\
+               rts,cnn,full,3,1.0,0.1,0.8,100.0\n";
+    fs::write(results.join("table1.csv"), csv).unwrap();
+    fs::write(results.join("table1.md"), "# kept\n").unwrap();
+    let args = [
+        "reproduce",
+        "table1",
+        "--collect",
+        "--runs",
+        runs.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+    ];
+    assert_one_line_error(&run(&args), "holds 3 finished runs and only 0");
+    assert_eq!(fs::read_to_string(results.join("table1.csv")).unwrap(), csv);
+    assert_eq!(
+        fs::read_to_string(results.join("table1.md")).unwrap(),
+        "# kept\n"
+    );
+    // With nothing at all to write, --force is refused too.
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert_one_line_error(&run(&forced), "only 0");
+}
+
+#[test]
+fn eval_refuses_an_empty_test_set() {
+    let out = tmp("evalzero");
+    train(&out, &[]);
+    let o = run(&[
+        "eval",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        "--test-size",
+        "0",
+    ]);
+    assert_one_line_error(&o, "--test-size 0");
 }
 
 #[test]
