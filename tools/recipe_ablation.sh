@@ -33,6 +33,11 @@ rows=(
   "lr1.5e-3|--lr 0.0015"
   "sgd|--optimizer sgd --lr 0.05"
   "e20|--epochs 20"
+  # Second round, on top of label smoothing (the first round's clear gain).
+  "ls0.2|--label-smoothing 0.2"
+  "ls+ema|--label-smoothing 0.1 --ema 0.999"
+  "ls+b256|--label-smoothing 0.1 --batch-size 256 --lr 0.006 --warmup 50"
+  "ls+loc0.1|--label-smoothing 0.1 --loc-lr 0.1"
 )
 
 # The rows asked for, in the order asked (default: all, in the table's order).
