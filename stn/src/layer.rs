@@ -103,9 +103,7 @@ impl Module for SpatialTransformer {
     }
 
     fn params(&self) -> Vec<&Param> {
-        let mut p = self.loc.params();
-        p.extend(self.head.params());
-        p
+        layers::gather_params(&[&self.loc, &self.head])
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param> {
@@ -191,7 +189,8 @@ impl Module for ParallelTransformers {
     }
 
     fn params(&self) -> Vec<&Param> {
-        self.branches.iter().flat_map(|b| b.params()).collect()
+        let b: Vec<&dyn Module> = self.branches.iter().map(|b| b as &dyn Module).collect();
+        layers::gather_params(&b)
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param> {

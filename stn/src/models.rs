@@ -251,9 +251,9 @@ impl Module for Model {
     }
 
     fn params(&self) -> Vec<&Param> {
-        let mut p: Vec<&Param> = self.st.iter().flat_map(|s| s.params()).collect();
-        p.extend(self.classifier.params());
-        p
+        let mut parts: Vec<&dyn Module> = self.st.iter().map(|s| s as &dyn Module).collect();
+        parts.push(&self.classifier);
+        layers::gather_params(&parts)
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param> {
