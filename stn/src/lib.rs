@@ -8,15 +8,18 @@
 
 pub mod affine_grid;
 pub mod fused;
+pub mod grid;
 pub mod layer;
 pub mod models;
+pub mod point_map;
 pub mod sampler;
 pub mod transforms;
 
 pub use affine_grid::{affine_grid, affine_grid_backward};
-pub use fused::{affine_sample, projective_sample};
+pub use fused::{affine_sample, point_map_sample, projective_sample};
 pub use layer::{ParallelTransformers, SpatialTransformer, LOC_GROUP};
-pub use models::{build_model, Model, UnknownModel, MODEL_NAMES};
+pub use models::{build_model, model_help, model_names, Model, UnknownModel, PAPER_MODELS};
+pub use point_map::PointMap;
 pub use sampler::{
     grid_sample, grid_sample_backward, grid_sample_backward_masked, Mode, Padding, SampleOptions,
 };

@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use stn::sampler::grid_sample_var;
 use stn::transforms::{
     base_grid, by_name, Affine, Attention, Projective, Rotation, Similarity, ThinPlateSpline,
-    Transform, Translation, NAMES,
+    Transform, Translation,
 };
 use stn::{Mode, Padding, SampleOptions};
 
@@ -337,11 +337,14 @@ transform_checks! {
 
 #[test]
 fn every_cli_name_builds_its_transform() {
-    for name in NAMES {
-        let t = by_name(name).unwrap_or_else(|| panic!("{name} is not built"));
-        assert_eq!(t.name(), name);
-        assert_eq!(t.identity().len(), t.num_params());
+    for r in stn::transforms::REGISTRY {
+        for name in [r.name, r.short].iter().chain(r.aliases) {
+            let t = by_name(name).unwrap_or_else(|| panic!("{name} is not built"));
+            assert_eq!(t.name(), r.name, "{name}");
+            assert_eq!(t.identity().len(), t.num_params());
+        }
     }
+    assert_eq!(stn::transforms::names().len(), 7);
     assert!(by_name("warp-drive").is_none());
     assert_eq!(
         by_name("tps").unwrap().num_params(),
