@@ -7,8 +7,9 @@
 //! ```
 //!
 //! The localisation net is any module; the layer appends a regression head
-//! whose weights are zero and whose bias is the transform's identity, so
-//! training starts from the identity warp (the fix for "collapsing"
+//! whose weights are zero and whose bias is the transform's initial θ
+//! ([`Transform::initial`], the identity by default), so training starts from
+//! the identity warp (the fix for "collapsing"
 //! transforms). Its parameters are prefixed with the layer's name and put in
 //! the optimiser group [`LOC_GROUP`], which is usually given a smaller
 //! learning rate. The output size may differ from the input's; the layer works
@@ -44,7 +45,7 @@ impl SpatialTransformer {
         out_hw: [usize; 2],
         opts: SampleOptions,
     ) -> SpatialTransformer {
-        let mut head = Linear::regression_head("theta", loc_features, &transform.identity());
+        let mut head = Linear::regression_head("theta", loc_features, &transform.initial());
         loc.add_prefix(&format!("{name}.loc"));
         head.add_prefix(&format!("{name}.loc"));
         loc.set_group(LOC_GROUP);

@@ -13,6 +13,8 @@ pub mod layer;
 pub mod models;
 pub mod point_map;
 pub mod sampler;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transforms;
 
 pub use affine_grid::{affine_grid, affine_grid_backward};

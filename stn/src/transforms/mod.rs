@@ -56,9 +56,24 @@ pub trait Transform: Send + Sync {
     /// P, the number of parameters per batch item.
     fn num_params(&self) -> usize;
 
-    /// The P parameters of the identity transform (the grid is the base grid).
-    /// The localisation net's last layer is initialised to predict these.
+    /// The P parameters of the identity transform (the grid is the base
+    /// grid). A family without an identity (e.g. a log-polar warp whose θ is
+    /// its origin) returns [`Transform::initial`]'s θ here and says so in
+    /// [`Transform::has_identity`].
     fn identity(&self) -> Vec<f32>;
+
+    /// False for a family with no identity θ: the harness then skips its
+    /// identity checks. Default true.
+    fn has_identity(&self) -> bool {
+        true
+    }
+
+    /// The θ training starts from: the localisation net's regression head is
+    /// initialised to predict it, and the harness draws its test θ around
+    /// it. Default: [`Transform::identity`].
+    fn initial(&self) -> Vec<f32> {
+        self.identity()
+    }
 
     /// The sampling grid for θ (N×P): N×H×W×2 for the output size
     /// `out_hw = [H, W]`, x first, points of the output grid mapped into the
