@@ -5,8 +5,15 @@ use super::{affine_matrix, check_theta, grid_from_affine, AffineMap, PointMap, T
 use engine::Var;
 use std::sync::Arc;
 
-/// The affine transform of eq. (1): 6 parameters, A_θ row-major, identity
-/// [1, 0, 0, 0, 1, 0]. Its grid is [`crate::affine_grid()`]'s, exactly.
+/// The affine transform of eq. (1).
+///
+/// * θ layout (P = 6): A_θ row-major, θ = (θ11, θ12, θ13, θ21, θ22, θ23).
+/// * Formula: (x_s, y_s)ᵀ = A_θ (x_t, y_t, 1)ᵀ with
+///   A_θ = [[θ11, θ12, θ13], [θ21, θ22, θ23]].
+/// * Identity: (1, 0, 0, 0, 1, 0).
+///
+/// Its grid is [`crate::affine_grid()`]'s, exactly; it samples through the
+/// fused path ([`crate::point_map::AffineMap`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Affine;
 

@@ -14,8 +14,11 @@ const TO_AFFINE: [f32; 18] = [
     0.0, 0.0, 0.0, 0.0, 0.0, 1.0, // t_y at A23
 ];
 
-/// The attention transform of eq. (2): 3 parameters θ = (s, t_x, t_y),
-/// identity (1, 0, 0). s < 1 zooms in on a window of the input.
+/// The attention transform of eq. (2): crop, zoom and move a window.
+///
+/// * θ layout (P = 3): θ = (s, t_x, t_y).
+/// * Formula: A_θ = [[s, 0, t_x], [0, s, t_y]] in eq. (1); s < 1 zooms in.
+/// * Identity: (1, 0, 0).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Attention;
 

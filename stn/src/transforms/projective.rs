@@ -14,7 +14,15 @@ use super::{base_grid, check_theta, PointMap, Transform};
 use engine::{Tensor, Var};
 use std::sync::Arc;
 
-/// The plane projective transform: 8 parameters, see the module docs.
+/// The plane projective transform (a homography, h33 fixed to 1).
+///
+/// * θ layout (P = 8): (h11, h12, h13, h21, h22, h23, h31, h32).
+/// * Formula: with D = h31 x_t + h32 y_t + 1,
+///   x_s = (h11 x_t + h12 y_t + h13) / D, y_s = (h21 x_t + h22 y_t + h23) / D.
+/// * Identity: (1, 0, 0, 0, 1, 0, 0, 0).
+///
+/// Where D reaches 0 the grid is ±Inf or NaN; the sampler treats those points
+/// as far outside with a zero gradient. Fused through its own [`PointMap`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Projective;
 

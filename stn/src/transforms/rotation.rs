@@ -17,7 +17,12 @@ use super::{
 use engine::{Tensor, Var};
 use std::sync::Arc;
 
-/// The rotation about the image centre: 1 parameter θ = (φ), identity (0).
+/// The rotation about the image centre.
+///
+/// * θ layout (P = 1): θ = (φ), the angle in radians.
+/// * Formula: A_θ = [[cos φ, −sin φ, 0], [sin φ, cos φ, 0]] in eq. (1), so
+///   x_s = cos φ·x_t − sin φ·y_t, y_s = sin φ·x_t + cos φ·y_t.
+/// * Identity: (0).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rotation;
 

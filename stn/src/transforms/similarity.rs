@@ -15,8 +15,12 @@ use super::{
 use engine::Var;
 use std::sync::Arc;
 
-/// The similarity transform: 4 parameters θ = (s, φ, t_x, t_y), identity
-/// (1, 0, 0, 0); see the module docs for A_θ.
+/// The similarity transform: isotropic scale, rotation, shift.
+///
+/// * θ layout (P = 4): θ = (s, φ, t_x, t_y); s the scale (s < 1 zooms in),
+///   φ in radians, t in normalised units.
+/// * Formula: A_θ = [[s cos φ, −s sin φ, t_x], [s sin φ, s cos φ, t_y]] in eq. (1).
+/// * Identity: (1, 0, 0, 0).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Similarity;
 

@@ -14,8 +14,13 @@ const TO_AFFINE: [f32; 12] = [
     0.0, 0.0, 0.0, 0.0, 0.0, 1.0, // t_y at A23
 ];
 
-/// The translation: 2 parameters θ = (t_x, t_y), identity (0, 0). The output
-/// pixel at x_t samples the input at x_t + t_x.
+/// The translation.
+///
+/// * θ layout (P = 2): θ = (t_x, t_y), in normalised units (t_x = 1 moves by
+///   half the image width).
+/// * Formula: A_θ = [[1, 0, t_x], [0, 1, t_y]] in eq. (1): x_s = x_t + t_x,
+///   y_s = y_t + t_y.
+/// * Identity: (0, 0).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Translation;
 
