@@ -8,7 +8,9 @@
 //! runs it through a `ViaAffine` point map.
 //!
 //! Run with `cargo run --release -p warpgrad-cli --example ex04_custom_transform`
-//! (`EX04_STEPS` sets the training steps per model, default 300); its tests,
+//! (`EX04_STEPS` sets the training steps per model, default 300; both models
+//! together took 88 s on a loaded 2-core AMD EPYC Zen 2, AVX2, in the dev
+//! profile, to 14.1% and 14.2% test error); its tests,
 //! the nine generated checks, with
 //! `cargo test -p warpgrad-cli --example ex04_custom_transform`.
 
