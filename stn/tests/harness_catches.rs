@@ -3,6 +3,8 @@
 //! written as 1 + x (the first-order Taylor term: right at a = 0, wrong by
 //! over 10% at |a| > 0.5). The near-identity checks pass it; the far check
 //! fails and names the θ column. With the true backward every check passes.
+//! Also: a family with no identity passes the suite from its declared
+//! initial θ, and the layer's head starts there.
 
 use engine::{Tensor, Var};
 use stn::testing::{check_far_theta_to_grid, check_theta_to_grid, check_theta_to_output};
@@ -86,4 +88,58 @@ fn the_true_backward_passes_the_far_check() {
 // The whole generated suite, from outside the crate, on the correct zoom.
 stn::transform_checks! {
     zoom => Zoom { wrong: false },
+}
+
+/// A family with no identity θ: a zoom about a movable origin (like a
+/// log-polar warp, whose θ is its origin), x_s = o + 0.8·(x_t − o) + …, that
+/// starts from a declared θ off centre.
+struct ZoomAbout;
+
+impl Transform for ZoomAbout {
+    fn name(&self) -> &'static str {
+        "zoom_about"
+    }
+    fn num_params(&self) -> usize {
+        2
+    }
+    fn identity(&self) -> Vec<f32> {
+        self.initial()
+    }
+    fn has_identity(&self) -> bool {
+        false
+    }
+    fn initial(&self) -> Vec<f32> {
+        vec![0.3, -0.2]
+    }
+    fn grid(&self, theta: &Var, out_hw: [usize; 2], align_corners: bool) -> Var {
+        let n = check_theta(self.name(), theta, 2);
+        // A = [[0.8, 0, 0.2·o_x], [0, 0.8, 0.2·o_y]]: a fixed zoom about o.
+        let (ox, oy) = (
+            theta.narrow(1, 0, 1).scale(0.2),
+            theta.narrow(1, 1, 1).scale(0.2),
+        );
+        let s = Var::constant(Tensor::full(&[n, 1], 0.8));
+        let zero = Var::constant(Tensor::zeros(&[n, 1]));
+        let a = Var::concat(&[&s, &zero, &ox, &zero, &s, &oy], 1);
+        grid_from_affine(&a, out_hw, align_corners)
+    }
+}
+
+#[test]
+fn the_head_starts_at_a_declared_initial_theta() {
+    let st = stn::SpatialTransformer::new(
+        "st",
+        Box::new(layers::Flatten),
+        16,
+        Box::new(ZoomAbout),
+        [4, 4],
+        stn::SampleOptions::default(),
+    );
+    let x = Var::constant(Tensor::ones(&[1, 1, 4, 4]));
+    let theta = st.theta(&x, &layers::Ctx::eval());
+    assert_eq!(theta.value().data(), [0.3, -0.2]);
+}
+
+stn::transform_checks! {
+    zoom_about => ZoomAbout,
 }
