@@ -15,8 +15,8 @@ pub struct TrainArgs {
     /// Data set: mnist, r, rts, p, e, tc.
     #[arg(long, default_value = "rts")]
     pub dataset: String,
-    /// Model: fcn, cnn, st-fcn-aff, st-fcn-proj, st-fcn-tps, st-cnn-aff, st-cnn-proj, st-cnn-tps.
-    #[arg(long, default_value = "st-cnn-aff")]
+    /// Model (help generated from the transform registry).
+    #[arg(long, default_value = "st-cnn-aff", help = stn::model_help())]
     pub model: String,
     /// Training recipe the settings below default to: default, paper (docs/results/recipe.md).
     #[arg(long, default_value = "default")]

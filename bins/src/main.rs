@@ -111,20 +111,48 @@ pub struct VizArgs {
 /// Arguments of `warpgrad info`.
 #[derive(Args)]
 pub struct InfoArgs {
-    /// Model name (fcn, cnn, st-fcn-aff, st-fcn-proj, st-fcn-tps, st-cnn-aff, st-cnn-proj, st-cnn-tps).
+    /// Model name (help generated from the transform registry).
+    #[arg(long, help = stn::model_help(), required_unless_present = "list")]
+    pub model: Option<String>,
+    /// List every model name, generated from the transform registry, and exit.
     #[arg(long)]
-    pub model: String,
+    pub list: bool,
     /// Data set, which sets the input size (mnist, r, rts, p, e, tc).
     #[arg(long, default_value = "rts")]
     pub dataset: String,
 }
 
 fn info(args: &InfoArgs) -> Result<(), CliError> {
+    let Some(name) = args.model.as_deref().filter(|_| !args.list) else {
+        print!("{}", model_list());
+        return Ok(());
+    };
     let variant = run::parse_variant(&args.dataset)?;
     let side = run::input_side(variant);
-    let model = run::build(&args.model, side, 0)?;
+    let model = run::build(name, side, 0)?;
     print!("{}", layers::layer_table(&model, &[1, 1, side, side]));
     Ok(())
+}
+
+/// `warpgrad info --list`: every model name with its transform, from the
+/// registry; the paper's (Table 1) models are marked.
+fn model_list() -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for name in stn::model_names() {
+        let t = name
+            .rsplit_once('-')
+            .and_then(|(_, t)| stn::transforms::lookup(t))
+            .filter(|_| name.starts_with("st-"));
+        let what = t.map_or("no transformer", |r| r.summary);
+        let paper = if stn::PAPER_MODELS.contains(&name.as_str()) {
+            "  [Table 1]"
+        } else {
+            ""
+        };
+        let _ = writeln!(s, "{name:<22} {what}{paper}");
+    }
+    s
 }
 
 fn main() -> ExitCode {

@@ -148,7 +148,7 @@ fn default_models(dataset: &str) -> Vec<String> {
     let all: &[&str] = if dataset == "tc" {
         &["fcn", "cnn", "st-fcn-aff", "st-cnn-aff"]
     } else {
-        &stn::MODEL_NAMES
+        &stn::PAPER_MODELS
     };
     all.iter().map(|s| s.to_string()).collect()
 }
@@ -170,7 +170,7 @@ fn cells(a: &Table1Args) -> Result<Vec<Cell>, CliError> {
         let ep = epochs(&a.budget, &d)?;
         let models = a.models.clone().unwrap_or_else(|| default_models(&d));
         for m in models {
-            if !stn::MODEL_NAMES.contains(&m.as_str()) {
+            if !stn::PAPER_MODELS.contains(&m.as_str()) {
                 return Err(stn::UnknownModel(m).into());
             }
             for seed in 1..=a.seeds {
@@ -497,7 +497,7 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
             let _ = write!(md, "---|");
         }
         md.push('\n');
-        for m in stn::MODEL_NAMES {
+        for m in stn::PAPER_MODELS {
             if !by.iter().any(|((_, bm), v)| bm == m && !v.is_empty()) {
                 continue;
             }

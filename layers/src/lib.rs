@@ -48,7 +48,8 @@ pub use init::Init;
 pub use linear::{linear, Linear};
 pub use loss::{accuracy, correct_count, cross_entropy, cross_entropy_smoothed, predictions};
 pub use module::{
-    check_unique_names, layer_table, param_count, Ctx, LayerRow, Module, Param, Sequential,
+    check_unique_names, gather_params, layer_table, param_count, Ctx, LayerRow, Module, Param,
+    Sequential,
 };
 pub use optim::{clip_grad_norm, Adam, OptimError, OptimState, Optimizer, Sgd, StepStats};
 pub use pool::{avg_pool2d, max_pool2d, AvgPool2d, MaxPool2d};

@@ -16,13 +16,17 @@
 //!   receives the sum, in binding order.
 //! * Names: layers are built with a local name (`"conv1"`); a container that
 //!   owns sub-modules prefixes them with [`Module::add_prefix`] (so a
-//!   localisation net becomes `"loc.conv1.weight"`). [`check_unique_names`]
-//!   panics on duplicates; the optimisers and checkpoints rely on it.
+//!   localisation net becomes `"loc.conv1.weight"`). Two parameters with one
+//!   name would silently share their gradient sum, so duplicates panic
+//!   wherever parameters are gathered: [`Sequential::params`] and
+//!   [`gather_params`] (naming both layers), [`Ctx::param`] (two different
+//!   parameters bound under one name), [`Ctx::gradients`] and
+//!   [`check_unique_names`] (naming both positions).
 
 use engine::rng::{derive, mix64, Rng};
 use engine::{Grads, Tape, Tensor, Var};
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// The default parameter group.
@@ -65,7 +69,9 @@ pub struct Ctx {
     training: bool,
     seed: u64,
     step: u64,
-    bindings: RefCell<Vec<(String, Var)>>,
+    /// Name, the bound parameter's address (to tell weight sharing from
+    /// two parameters with one name) and its leaf.
+    bindings: RefCell<Vec<(String, usize, Var)>>,
 }
 
 impl Ctx {
@@ -110,11 +116,25 @@ impl Ctx {
 
     /// Binds a parameter for this pass: a leaf on the tape (remembered under
     /// its name), or a constant in evaluation.
+    ///
+    /// # Panics
+    /// In training, if a *different* parameter was already bound under the
+    /// same name in this pass (binding the same one again is weight sharing).
     pub fn param(&self, p: &Param) -> Var {
         match &self.tape {
             Some(t) => {
+                let addr = p as *const Param as usize;
+                let mut b = self.bindings.borrow_mut();
+                if let Some((_, other, _)) = b.iter().find(|(n, a, _)| *n == p.name && *a != addr) {
+                    panic!(
+                        "duplicate parameter name {:?}: two different parameters (at {other:#x} and {addr:#x}) \
+                         are bound under it in one pass, so each would receive the sum of both \
+                         gradients; give sub-modules distinct prefixes",
+                        p.name
+                    );
+                }
                 let v = t.leaf(p.value.clone());
-                self.bindings.borrow_mut().push((p.name.clone(), v.clone()));
+                b.push((p.name.clone(), addr, v.clone()));
                 v
             }
             None => Var::constant(p.value.clone()),
@@ -128,13 +148,17 @@ impl Ctx {
 
     /// One gradient per parameter, in the order given (normally
     /// `model.params()`); zeros for a parameter not used in this pass.
+    ///
+    /// # Panics
+    /// If two of `params` share a name (see [`check_unique_names`]).
     pub fn gradients(&self, grads: &Grads, params: &[&Param]) -> Vec<Tensor> {
+        check_unique_names(params);
         let bindings = self.bindings.borrow();
         params
             .iter()
             .map(|p| {
                 let mut acc: Option<Tensor> = None;
-                for (_, v) in bindings.iter().filter(|(n, _)| *n == p.name) {
+                for (_, _, v) in bindings.iter().filter(|(n, _, _)| *n == p.name) {
                     if let Some(g) = grads.get(v) {
                         acc = Some(match acc {
                             None => g.clone(),
@@ -246,16 +270,44 @@ pub fn param_count(m: &dyn Module) -> usize {
 }
 
 /// Panics if two parameters share a name (a programmer error: the
-/// optimiser state and checkpoints are keyed by name).
+/// optimiser state, the gradients and checkpoints are keyed by name). The
+/// message names both positions in `params`.
 pub fn check_unique_names(params: &[&Param]) {
-    let mut seen = HashSet::new();
-    for p in params {
-        assert!(
-            seen.insert(p.name.as_str()),
-            "duplicate parameter name {:?}: give sub-modules distinct prefixes",
-            p.name
-        );
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(params.len());
+    for (i, p) in params.iter().enumerate() {
+        if let Some(first) = seen.insert(p.name.as_str(), i) {
+            panic!(
+                "duplicate parameter name {:?}: parameters #{first} and #{i} of the model; \
+                 give sub-modules distinct prefixes",
+                p.name
+            );
+        }
     }
+}
+
+/// The parameters of `layers`, in order, checked for duplicate names.
+///
+/// # Panics
+/// If two parameters share a name; the message names both layers (index
+/// and description), the path of each.
+pub fn gather_params<'a>(layers: &[&'a dyn Module]) -> Vec<&'a Param> {
+    let mut out = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (li, l) in layers.iter().enumerate() {
+        for p in l.params() {
+            if let Some(first) = seen.insert(p.name.as_str(), li) {
+                panic!(
+                    "duplicate parameter name {:?}: in layer #{first} ({}) and layer #{li} ({}); \
+                     give sub-modules distinct prefixes",
+                    p.name,
+                    layers[first].describe(),
+                    l.describe()
+                );
+            }
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// A 64-bit key from a name (FNV-1a then SplitMix), for per-layer streams.
@@ -316,8 +368,11 @@ impl Module for Sequential {
         h
     }
 
+    /// # Panics
+    /// If two layers have a parameter of the same name (both are named).
     fn params(&self) -> Vec<&Param> {
-        self.layers.iter().flat_map(|l| l.params()).collect()
+        let layers: Vec<&dyn Module> = self.layers.iter().map(|l| l as &dyn Module).collect();
+        gather_params(&layers)
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param> {

@@ -222,6 +222,66 @@ fn duplicate_names_are_caught() {
     check_unique_names(&m.params());
 }
 
+/// Two `Linear` named "fc" in one model: before duplicates were caught
+/// where parameters are gathered, each silently received the sum of both
+/// gradients. Now the forward pass panics.
+#[test]
+#[should_panic(expected = "duplicate parameter name \"fc.weight\"")]
+fn two_layers_named_alike_in_one_model_panic_when_trained() {
+    let mut rng = engine::rng::seeded(2);
+    let m = TwoBranches {
+        a: Sequential::new().push(Linear::new("fc", 4, 3, &mut rng)),
+        b: Sequential::new().push(Linear::new("fc", 4, 3, &mut rng)),
+    };
+    let x = Var::constant(Tensor::normal(&[2, 4], 0.0, 1.0, &mut rng));
+    let tape = Tape::new();
+    let ctx = Ctx::train(&tape, 0, 0);
+    let loss = cross_entropy(&m.forward(&x, &ctx), &[0, 1]);
+    let grads = ctx.gradients(&loss.backward(), &m.params());
+    // Today's bug, if nothing panicked: both weights get the same summed gradient.
+    assert_ne!(
+        grads[0], grads[2],
+        "each fc received the sum of both gradients"
+    );
+}
+
+#[test]
+#[should_panic(expected = "gradients")]
+fn gradients_reject_a_parameter_list_with_duplicates() {
+    let mut rng = engine::rng::seeded(2);
+    let a = Linear::new("fc", 2, 2, &mut rng);
+    let b = Linear::new("fc", 2, 2, &mut rng);
+    let tape = Tape::new();
+    let ctx = Ctx::train(&tape, 0, 0);
+    let y = a.forward(&Var::constant(Tensor::ones(&[1, 2])), &ctx).sum();
+    let params: Vec<&Param> = a.params().into_iter().chain(b.params()).collect();
+    // Only `a` was bound: the duplicate is caught in `gradients` itself.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ctx.gradients(&y.backward(), &params)
+    }));
+    let msg = r.expect_err("duplicates must panic");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("#0 and #2"), "{msg}");
+    panic!("gradients: {msg}");
+}
+
+#[test]
+fn sequential_names_both_layers_of_a_duplicate() {
+    let mut rng = engine::rng::seeded(2);
+    let m = Sequential::new()
+        .push(Linear::new("fc", 2, 3, &mut rng))
+        .push(ReLU)
+        .push(Linear::new("fc", 3, 2, &mut rng));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.params().len()));
+    let e = r.expect_err("duplicate names must panic");
+    let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("\"fc.weight\""), "{msg}");
+    assert!(
+        msg.contains("layer #0 (Linear fc 2→3") && msg.contains("layer #2 (Linear fc 3→2"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn shared_weights_receive_the_sum_of_their_gradients() {
     let lin = Linear::with_init(

@@ -9,7 +9,7 @@ use engine::{Tensor, Var};
 use rayon::prelude::*;
 
 // The base grid along one axis, shared with every transform.
-use crate::transforms::base_axis as base;
+use crate::grid::base_axis as base;
 
 fn check_theta(name: &str, theta_shape: &[usize], size: [usize; 4]) {
     assert!(

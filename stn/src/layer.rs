@@ -7,8 +7,9 @@
 //! ```
 //!
 //! The localisation net is any module; the layer appends a regression head
-//! whose weights are zero and whose bias is the transform's identity, so
-//! training starts from the identity warp (the fix for "collapsing"
+//! whose weights are zero and whose bias is the transform's initial θ
+//! ([`Transform::initial`], the identity by default), so training starts from
+//! the identity warp (the fix for "collapsing"
 //! transforms). Its parameters are prefixed with the layer's name and put in
 //! the optimiser group [`LOC_GROUP`], which is usually given a smaller
 //! learning rate. The output size may differ from the input's; the layer works
@@ -44,7 +45,7 @@ impl SpatialTransformer {
         out_hw: [usize; 2],
         opts: SampleOptions,
     ) -> SpatialTransformer {
-        let mut head = Linear::regression_head("theta", loc_features, &transform.identity());
+        let mut head = Linear::regression_head("theta", loc_features, &transform.initial());
         loc.add_prefix(&format!("{name}.loc"));
         head.add_prefix(&format!("{name}.loc"));
         loc.set_group(LOC_GROUP);
@@ -103,9 +104,7 @@ impl Module for SpatialTransformer {
     }
 
     fn params(&self) -> Vec<&Param> {
-        let mut p = self.loc.params();
-        p.extend(self.head.params());
-        p
+        layers::gather_params(&[&self.loc, &self.head])
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param> {
@@ -191,7 +190,8 @@ impl Module for ParallelTransformers {
     }
 
     fn params(&self) -> Vec<&Param> {
-        self.branches.iter().flat_map(|b| b.params()).collect()
+        let b: Vec<&dyn Module> = self.branches.iter().map(|b| b as &dyn Module).collect();
+        layers::gather_params(&b)
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param> {

@@ -7,8 +7,11 @@
 //! | `st-fcn-*`    | spatial transformer (FC localisation net) → the FCN                |
 //! | `st-cnn-*`    | spatial transformer (conv localisation net) → the CNN              |
 //!
-//! `*` is the transform: `aff` (6 parameters), `proj` (8) or `tps` (16 control
-//! points, 32 parameters). Localisation nets: ST-CNN: max-pool 2 → conv 5×5 20
+//! `*` is any transform of [`crate::transforms::REGISTRY`], by its short name,
+//! canonical name or an alias: the paper's `aff` (6 parameters), `proj` (8)
+//! and `tps` (16 control points, 32 parameters), and `attention`,
+//! `similarity`, `translation`, `rotation`. [`model_names`] lists them all;
+//! Table 1 uses only the paper's eight, [`PAPER_MODELS`]. Localisation nets: ST-CNN: max-pool 2 → conv 5×5 20
 //! → ReLU → max-pool 2 → conv 5×5 20 → ReLU → FC 50 → ReLU → regression head;
 //! ST-FCN: FC 32 → ReLU → FC 32 → ReLU → regression head. Every regression
 //! head starts at the identity transform.
@@ -18,7 +21,7 @@
 //! the classifier always sees 28×28; the plain FCN and CNN see the canvas.
 
 use crate::layer::SpatialTransformer;
-use crate::transforms::by_name;
+use crate::transforms::{lookup, REGISTRY};
 use crate::SampleOptions;
 use engine::rng::seeded;
 use engine::Var;
@@ -27,8 +30,9 @@ use layers::{
 };
 use std::fmt;
 
-/// The model names accepted by [`build_model`].
-pub const MODEL_NAMES: [&str; 8] = [
+/// The paper's eight models (Table 1's rows; `reproduce table1` runs these).
+/// [`build_model`] accepts more: see [`model_names`].
+pub const PAPER_MODELS: [&str; 8] = [
     "fcn",
     "cnn",
     "st-fcn-aff",
@@ -38,6 +42,35 @@ pub const MODEL_NAMES: [&str; 8] = [
     "st-cnn-proj",
     "st-cnn-tps",
 ];
+
+/// Every model name [`build_model`] accepts in canonical form: `fcn`, `cnn`,
+/// then `st-fcn-<t>` and `st-cnn-<t>` for every registered transform `t`
+/// (its short name), generated from [`REGISTRY`].
+pub fn model_names() -> Vec<String> {
+    let mut v = vec!["fcn".to_string(), "cnn".to_string()];
+    for kind in ["fcn", "cnn"] {
+        v.extend(REGISTRY.iter().map(|r| format!("st-{kind}-{}", r.short)));
+    }
+    v
+}
+
+/// A help text for `--model`, generated from [`REGISTRY`].
+pub fn model_help() -> String {
+    let ts: Vec<String> = REGISTRY
+        .iter()
+        .map(|r| {
+            if r.short == r.name {
+                r.name.to_string()
+            } else {
+                format!("{} ({})", r.short, r.name)
+            }
+        })
+        .collect();
+    format!(
+        "Model: fcn, cnn, st-fcn-<t> or st-cnn-<t> with the transform <t> one of {} (`warpgrad info --list`)",
+        ts.join(", ")
+    )
+}
 
 /// Side of the image the classifiers of transformer models see.
 pub const CLASSIFIER_SIDE: usize = 28;
@@ -52,7 +85,7 @@ impl fmt::Display for UnknownModel {
             f,
             "unknown model '{}': expected one of {}",
             self.0,
-            MODEL_NAMES.join(", ")
+            model_names().join(", ")
         )
     }
 }
@@ -150,13 +183,7 @@ pub fn build_model(name: &str, side: usize, seed: u64) -> Result<Model, UnknownM
         _ => {
             let rest = name.strip_prefix("st-").ok_or_else(unknown)?;
             let (kind, t) = rest.split_once('-').ok_or_else(unknown)?;
-            let t = match t {
-                "aff" => "affine",
-                "proj" => "proj",
-                "tps" => "tps",
-                _ => return Err(unknown()),
-            };
-            (kind, Some(t))
+            (kind, Some(lookup(t).ok_or_else(unknown)?))
         }
     };
     if kind != "fcn" && kind != "cnn" {
@@ -165,7 +192,7 @@ pub fn build_model(name: &str, side: usize, seed: u64) -> Result<Model, UnknownM
     let (st, pool, cls_side) = match transform {
         None => (None, None, side),
         Some(t) => {
-            let transform = by_name(t).ok_or_else(unknown)?;
+            let transform = (t.make)();
             let (loc, feats) = if kind == "cnn" {
                 cnn_loc(side, &mut rng)
             } else {
@@ -251,9 +278,9 @@ impl Module for Model {
     }
 
     fn params(&self) -> Vec<&Param> {
-        let mut p: Vec<&Param> = self.st.iter().flat_map(|s| s.params()).collect();
-        p.extend(self.classifier.params());
-        p
+        let mut parts: Vec<&dyn Module> = self.st.iter().map(|s| s as &dyn Module).collect();
+        parts.push(&self.classifier);
+        layers::gather_params(&parts)
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param> {

@@ -31,6 +31,7 @@ pub(crate) mod bicubic;
 pub(crate) mod bilinear;
 pub(crate) mod bilinear_kernels;
 mod coords;
+pub(crate) mod fused;
 pub(crate) mod nearest;
 mod options;
 pub(crate) mod separable;

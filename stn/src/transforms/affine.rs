@@ -1,13 +1,19 @@
 //! Eq. (1), the affine transform: (x_s, y_s)ᵀ = A_θ (x_t, y_t, 1)ᵀ with
 //! A_θ = [[θ11, θ12, θ13], [θ21, θ22, θ23]], θ stored row-major (6 values).
 
-use super::{affine_matrix, check_theta, grid_from_affine, Transform};
-use crate::fused::affine_sample;
-use crate::SampleOptions;
+use super::{affine_matrix, check_theta, grid_from_affine, AffineMap, PointMap, Transform};
 use engine::Var;
+use std::sync::Arc;
 
-/// The affine transform of eq. (1): 6 parameters, A_θ row-major, identity
-/// [1, 0, 0, 0, 1, 0]. Its grid is [`crate::affine_grid()`]'s, exactly.
+/// The affine transform of eq. (1).
+///
+/// * θ layout (P = 6): A_θ row-major, θ = (θ11, θ12, θ13, θ21, θ22, θ23).
+/// * Formula: (x_s, y_s)ᵀ = A_θ (x_t, y_t, 1)ᵀ with
+///   A_θ = [[θ11, θ12, θ13], [θ21, θ22, θ23]].
+/// * Identity: (1, 0, 0, 0, 1, 0).
+///
+/// Its grid is [`crate::affine_grid()`]'s, exactly; it samples through the
+/// fused path ([`crate::point_map::AffineMap`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Affine;
 
@@ -40,9 +46,9 @@ impl Transform for Affine {
         Some(affine_matrix(theta))
     }
 
-    /// Fused: samples straight from A_θ, see [`crate::fused::affine_sample`].
-    fn sample(&self, input: &Var, theta: &Var, out_hw: [usize; 2], opts: SampleOptions) -> Var {
-        check_theta(self.name(), theta, 6);
-        affine_sample(input, theta, out_hw, opts)
+    /// Eq. (1) per point, in `affine_grid`'s expression (so the fused path
+    /// samples the very same points).
+    fn point_map(&self) -> Option<Arc<dyn PointMap>> {
+        Some(Arc::new(AffineMap))
     }
 }

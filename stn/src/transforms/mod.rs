@@ -38,9 +38,12 @@ pub use similarity::Similarity;
 pub use tps::ThinPlateSpline;
 pub use translation::Translation;
 
+pub use crate::grid::{base_axis, base_grid, check_theta};
+pub use crate::point_map::{AffineMap, PointMap, ViaAffine};
 use crate::sampler::grid_sample_var;
 use crate::SampleOptions;
 use engine::{Tensor, Var};
+use std::sync::Arc;
 
 /// A grid generator T_θ: parameters θ (N×P) → sampling grid (N×H'×W'×2).
 ///
@@ -53,9 +56,24 @@ pub trait Transform: Send + Sync {
     /// P, the number of parameters per batch item.
     fn num_params(&self) -> usize;
 
-    /// The P parameters of the identity transform (the grid is the base grid).
-    /// The localisation net's last layer is initialised to predict these.
+    /// The P parameters of the identity transform (the grid is the base
+    /// grid). A family without an identity (e.g. a log-polar warp whose θ is
+    /// its origin) returns [`Transform::initial`]'s θ here and says so in
+    /// [`Transform::has_identity`].
     fn identity(&self) -> Vec<f32>;
+
+    /// False for a family with no identity θ: the harness then skips its
+    /// identity checks. Default true.
+    fn has_identity(&self) -> bool {
+        true
+    }
+
+    /// The θ training starts from: the localisation net's regression head is
+    /// initialised to predict it, and the harness draws its test θ around
+    /// it. Default: [`Transform::identity`].
+    fn initial(&self) -> Vec<f32> {
+        self.identity()
+    }
 
     /// The sampling grid for θ (N×P): N×H×W×2 for the output size
     /// `out_hw = [H, W]`, x first, points of the output grid mapped into the
@@ -79,96 +97,117 @@ pub trait Transform: Send + Sync {
         Tensor::from_vec(id.into_iter().cycle().take(n * p).collect(), &[n, p])
     }
 
+    /// The pointwise form of [`Transform::grid`], if the transform has one:
+    /// it lets [`Transform::sample`] run the fused sampler, which never
+    /// materialises the grid. `None` (the default) samples the grid.
+    fn point_map(&self) -> Option<Arc<dyn PointMap>> {
+        None
+    }
+
     /// The transformer's output V = sampler(input, T_θ(G)) (N×C×H×W for
-    /// `out_hw = [H, W]`). The default builds the grid and samples it with
-    /// [`grid_sample_var`]; [`Affine`] and [`Projective`] override it with the
-    /// fused paths of [`crate::fused`], which never materialise the grid.
+    /// `out_hw = [H, W]`): fused through [`Transform::point_map`] where there
+    /// is one, else the grid sampled with [`grid_sample_var`].
     fn sample(&self, input: &Var, theta: &Var, out_hw: [usize; 2], opts: SampleOptions) -> Var {
+        if let Some(map) = self.point_map() {
+            check_theta(self.name(), theta, self.num_params());
+            return crate::sampler::fused::sample(map, input, theta, out_hw, opts);
+        }
         let grid = self.grid(theta, out_hw, opts.align_corners);
         grid_sample_var(input, &grid, opts)
     }
 }
 
-/// The names accepted by [`by_name`].
-pub const NAMES: [&str; 7] = [
-    "affine",
-    "attention",
-    "similarity",
-    "translation",
-    "rotation",
-    "proj",
-    "tps",
+/// One transform of the [`REGISTRY`]: its names and its constructor.
+#[derive(Clone, Copy, Debug)]
+pub struct Registered {
+    /// The canonical name, equal to [`Transform::name`].
+    pub name: &'static str,
+    /// The name inside model names (`st-cnn-<short>`): "aff" for affine,
+    /// else `name`.
+    pub short: &'static str,
+    /// Other accepted names (e.g. "projective").
+    pub aliases: &'static [&'static str],
+    /// One line for `--help` and `warpgrad info --list`.
+    pub summary: &'static str,
+    /// Builds the transform.
+    pub make: fn() -> Box<dyn Transform>,
+}
+
+impl Registered {
+    /// True if `name` is this transform's name, short name or an alias.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.short == name || self.aliases.contains(&name)
+    }
+}
+
+/// Every transform the command line, the models and [`by_name`] know: adding
+/// a transform to the project is its file plus one line here.
+pub const REGISTRY: &[Registered] = &[
+    Registered {
+        name: "affine",
+        short: "aff",
+        aliases: &[],
+        summary: "affine, eq. (1), 6 params",
+        make: || Box::new(Affine::new()),
+    },
+    Registered {
+        name: "proj",
+        short: "proj",
+        aliases: &["projective"],
+        summary: "plane projective, 8 params",
+        make: || Box::new(Projective::new()),
+    },
+    Registered {
+        name: "tps",
+        short: "tps",
+        aliases: &[],
+        summary: "thin plate spline, 4×4 control points, 32 params",
+        make: || Box::new(ThinPlateSpline::default()),
+    },
+    Registered {
+        name: "attention",
+        short: "attention",
+        aliases: &[],
+        summary: "attention, eq. (2): scale + shift, 3 params",
+        make: || Box::new(Attention::new()),
+    },
+    Registered {
+        name: "similarity",
+        short: "similarity",
+        aliases: &[],
+        summary: "scale, rotation, shift, 4 params",
+        make: || Box::new(Similarity::new()),
+    },
+    Registered {
+        name: "translation",
+        short: "translation",
+        aliases: &[],
+        summary: "shift, 2 params",
+        make: || Box::new(Translation::new()),
+    },
+    Registered {
+        name: "rotation",
+        short: "rotation",
+        aliases: &[],
+        summary: "rotation about the centre, 1 param",
+        make: || Box::new(Rotation::new()),
+    },
 ];
 
-/// A transform from its command-line name (see [`NAMES`]); the TPS uses the
+/// The registry entry answering to `name` (canonical, short or alias).
+pub fn lookup(name: &str) -> Option<&'static Registered> {
+    REGISTRY.iter().find(|r| r.answers_to(name))
+}
+
+/// The canonical names of the [`REGISTRY`], in its order.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|r| r.name).collect()
+}
+
+/// A transform from any of its names (see [`REGISTRY`]); the TPS uses the
 /// paper's 4×4 control points. `None` for an unknown name.
 pub fn by_name(name: &str) -> Option<Box<dyn Transform>> {
-    Some(match name {
-        "affine" => Box::new(Affine::new()),
-        "attention" => Box::new(Attention::new()),
-        "similarity" => Box::new(Similarity::new()),
-        "translation" => Box::new(Translation::new()),
-        "rotation" => Box::new(Rotation::new()),
-        "proj" | "projective" => Box::new(Projective::new()),
-        "tps" => Box::new(ThinPlateSpline::default()),
-        _ => return None,
-    })
-}
-
-/// Checks that θ is N×`p` and returns N.
-///
-/// # Panics
-/// With "`name`: theta must be N×`p`, got shape [...]" otherwise.
-pub fn check_theta(name: &str, theta: &Var, p: usize) -> usize {
-    let s = theta.shape();
-    assert!(
-        s.len() == 2 && s[1] == p,
-        "{name}: theta must be N×{p} (one row of parameters per batch item), got shape {s:?}"
-    );
-    s[0]
-}
-
-/// The base grid along one axis of `steps` points: linspace(−1, 1), scaled by
-/// (steps−1)/steps when `align_corners` is false (points at pixel centres); a
-/// single point sits at 0 (PyTorch's `linspace_from_neg_one`). Computed in
-/// f64; [`crate::affine_grid()`] uses it too, so every transform's identity
-/// agrees with it to the bit.
-pub fn base_axis(steps: usize, align_corners: bool) -> Vec<f64> {
-    if steps <= 1 {
-        return vec![0.0; steps];
-    }
-    let step = 2.0 / (steps - 1) as f64;
-    let scale = if align_corners {
-        1.0
-    } else {
-        (steps - 1) as f64 / steps as f64
-    };
-    (0..steps)
-        .map(|i| {
-            // Like torch.linspace: the upper half counts down from the end.
-            let v = if i < steps / 2 {
-                -1.0 + step * i as f64
-            } else {
-                1.0 - step * (steps - 1 - i) as f64
-            };
-            v * scale
-        })
-        .collect()
-}
-
-/// The regular output grid G = {(x_t, y_t)} of eq. (1) as an (H·W)×2 tensor,
-/// row-major over (y, x), x first: what every transform's identity returns.
-pub fn base_grid(out_hw: [usize; 2], align_corners: bool) -> Tensor {
-    let [h, w] = out_hw;
-    let (xs, ys) = (base_axis(w, align_corners), base_axis(h, align_corners));
-    let mut v = Vec::with_capacity(h * w * 2);
-    for y in &ys {
-        for x in &xs {
-            v.push(*x as f32);
-            v.push(*y as f32);
-        }
-    }
-    Tensor::from_vec(v, &[h * w, 2])
+    lookup(name).map(|r| (r.make)())
 }
 
 /// θ (N×P) → θ·M + b (N×6) for a constant P×6 matrix `m` (row-major) and a

@@ -10,12 +10,19 @@
 //! Where the denominator reaches 0 the grid is ±Inf or NaN; the sampler treats
 //! those points as far outside (or not sampled) with a zero gradient.
 
-use super::{base_grid, check_theta, Transform};
-use crate::fused::projective_sample;
-use crate::SampleOptions;
+use super::{base_grid, check_theta, PointMap, Transform};
 use engine::{Tensor, Var};
+use std::sync::Arc;
 
-/// The plane projective transform: 8 parameters, see the module docs.
+/// The plane projective transform (a homography, h33 fixed to 1).
+///
+/// * θ layout (P = 8): (h11, h12, h13, h21, h22, h23, h31, h32).
+/// * Formula: with D = h31 x_t + h32 y_t + 1,
+///   x_s = (h11 x_t + h12 y_t + h13) / D, y_s = (h21 x_t + h22 y_t + h23) / D.
+/// * Identity: (1, 0, 0, 0, 1, 0, 0, 0).
+///
+/// Where D reaches 0 the grid is ±Inf or NaN; the sampler treats those points
+/// as far outside with a zero gradient. Fused through its own [`PointMap`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Projective;
 
@@ -65,9 +72,45 @@ impl Transform for Projective {
         Some([[t[0], t[1], t[2]], [t[3], t[4], t[5]], [t[6], t[7], 1.0]])
     }
 
-    /// Fused: samples straight from H, see [`crate::fused::projective_sample`].
-    fn sample(&self, input: &Var, theta: &Var, out_hw: [usize; 2], opts: SampleOptions) -> Var {
-        check_theta(self.name(), theta, 8);
-        projective_sample(input, theta, out_hw, opts)
+    fn point_map(&self) -> Option<Arc<dyn PointMap>> {
+        Some(Arc::new(*self))
+    }
+}
+
+impl Projective {
+    /// (x_s, y_s) and the denominator D = h31 x_t + h32 y_t + 1.
+    #[inline(always)]
+    fn at(t: &[f64], x: f64, y: f64) -> (f64, f64, f64) {
+        let d = x * t[6] + y * t[7] + 1.0;
+        (
+            (x * t[0] + y * t[1] + t[2]) / d,
+            (x * t[3] + y * t[4] + t[5]) / d,
+            d,
+        )
+    }
+}
+
+/// The homography per point: x_s = (h11 x + h12 y + h13)/D, …; ∂ in
+/// [`crate::fused`]'s module docs.
+impl PointMap for Projective {
+    fn num_params(&self) -> usize {
+        8
+    }
+
+    fn source(&self, t: &[f64], x: f64, y: f64) -> (f64, f64) {
+        let (a, c, _) = Self::at(t, x, y);
+        (a, c)
+    }
+
+    fn add_dtheta(&self, t: &[f64], x: f64, y: f64, gx: f64, gy: f64, acc: &mut [f64]) {
+        let (xsrc, ysrc, den) = Self::at(t, x, y);
+        for (r, gk) in [gx, gy].into_iter().enumerate() {
+            acc[3 * r] += gk * x / den;
+            acc[3 * r + 1] += gk * y / den;
+            acc[3 * r + 2] += gk / den;
+        }
+        let cxy = gx * xsrc + gy * ysrc;
+        acc[6] -= cxy * x / den;
+        acc[7] -= cxy * y / den;
     }
 }

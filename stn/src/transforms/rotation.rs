@@ -11,10 +11,18 @@
 //! The angle acts on normalised coordinates, so on a non-square image the
 //! warp is a rotation followed by the aspect-ratio stretch.
 
-use super::{affine_matrix, check_theta, cos, grid_from_affine, sin, Transform};
+use super::{
+    affine_matrix, check_theta, cos, grid_from_affine, sin, PointMap, Transform, ViaAffine,
+};
 use engine::{Tensor, Var};
+use std::sync::Arc;
 
-/// The rotation about the image centre: 1 parameter θ = (φ), identity (0).
+/// The rotation about the image centre.
+///
+/// * θ layout (P = 1): θ = (φ), the angle in radians.
+/// * Formula: A_θ = [[cos φ, −sin φ, 0], [sin φ, cos φ, 0]] in eq. (1), so
+///   x_s = cos φ·x_t − sin φ·y_t, y_s = sin φ·x_t + cos φ·y_t.
+/// * Identity: (0).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rotation;
 
@@ -51,5 +59,17 @@ impl Transform for Rotation {
     fn matrix(&self, theta: &[f32]) -> Option<[[f32; 3]; 3]> {
         let (c, s) = (theta[0].cos(), theta[0].sin());
         Some(affine_matrix(&[c, -s, 0.0, s, c, 0.0]))
+    }
+
+    /// Fused: A_θ and ∂A/∂φ = [−sin φ, −cos φ, 0, cos φ, −sin φ, 0] per item.
+    fn point_map(&self) -> Option<Arc<dyn PointMap>> {
+        Some(Arc::new(ViaAffine {
+            num_params: 1,
+            to_affine: |t, out| {
+                let (s, c) = t[0].sin_cos();
+                out[..6].copy_from_slice(&[c, -s, 0.0, s, c, 0.0]);
+                out[6..].copy_from_slice(&[-s, -c, 0.0, c, -s, 0.0]);
+            },
+        }))
     }
 }

@@ -9,11 +9,18 @@
 //! Identity: (1, 0, 0, 0). The scale is used as is (not its logarithm), so
 //! s = 0 collapses the grid to one point and s < 0 adds a half turn.
 
-use super::{affine_matrix, check_theta, cos, grid_from_affine, sin, Transform};
+use super::{
+    affine_matrix, check_theta, cos, grid_from_affine, sin, PointMap, Transform, ViaAffine,
+};
 use engine::Var;
+use std::sync::Arc;
 
-/// The similarity transform: 4 parameters θ = (s, φ, t_x, t_y), identity
-/// (1, 0, 0, 0); see the module docs for A_θ.
+/// The similarity transform: isotropic scale, rotation, shift.
+///
+/// * θ layout (P = 4): θ = (s, φ, t_x, t_y); s the scale (s < 1 zooms in),
+///   φ in radians, t in normalised units.
+/// * Formula: A_θ = [[s cos φ, −s sin φ, t_x], [s sin φ, s cos φ, t_y]] in eq. (1).
+/// * Identity: (1, 0, 0, 0).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Similarity;
 
@@ -55,5 +62,27 @@ impl Transform for Similarity {
         let (s, phi) = (theta[0], theta[1]);
         let (a, b) = (s * phi.cos(), s * phi.sin());
         Some(affine_matrix(&[a, -b, theta[2], b, a, theta[3]]))
+    }
+
+    /// Fused: A_θ and ∂A/∂θ (columns s, φ, t_x, t_y) per item.
+    fn point_map(&self) -> Option<Arc<dyn PointMap>> {
+        Some(Arc::new(ViaAffine {
+            num_params: 4,
+            to_affine: |t, out| {
+                let (sn, cs) = t[1].sin_cos();
+                let (a, b) = (t[0] * cs, t[0] * sn);
+                out[..6].copy_from_slice(&[a, -b, t[2], b, a, t[3]]);
+                // Row i of ∂A_i/∂(s, φ, t_x, t_y).
+                let j: [[f64; 4]; 6] = [
+                    [cs, -b, 0.0, 0.0],
+                    [-sn, -a, 0.0, 0.0],
+                    [0.0, 0.0, 1.0, 0.0],
+                    [sn, a, 0.0, 0.0],
+                    [cs, -b, 0.0, 0.0],
+                    [0.0, 0.0, 0.0, 1.0],
+                ];
+                out[6..].copy_from_slice(j.as_flattened());
+            },
+        }))
     }
 }

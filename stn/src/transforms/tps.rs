@@ -84,7 +84,18 @@ fn solve(mut a: Vec<f64>, b: &mut [f64], m: usize, k: usize) {
     }
 }
 
-/// The thin plate spline with K×K control points; see the module docs for θ.
+/// The thin plate spline with K×K control points (the paper's: K = 4).
+///
+/// * θ layout (P = 2·K²): offsets of the control points, interleaved,
+///   θ = (dx_0, dy_0, dx_1, dy_1, …); control point k = i·K + j sits at
+///   c_k = (linspace(−1, 1, K)[j], linspace(−1, 1, K)[i]) on the output.
+/// * Formula: each coordinate is f(p) = a_0 + a_1 x + a_2 y + Σ_k w_k U(|p − c_k|),
+///   U(r) = r² log r², interpolating f(c_k) = c_k + d_k with the least
+///   bending; θ → grid is the fixed linear map grid = base + W·θ (W cached per
+///   output size, see [`ThinPlateSpline::weights`]).
+/// * Identity: all zeros.
+///
+/// No point map: it samples through the grid.
 #[derive(Debug)]
 pub struct ThinPlateSpline {
     k: usize,
