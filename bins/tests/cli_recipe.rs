@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_one_line_error, exe, run, text};
+use common::{assert_one_line_error, exe, metrics, run, text};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,22 +58,6 @@ fn train(out: &Path, extra: &[&str]) -> std::process::Output {
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// The metrics lines without their timing fields.
-fn metrics(dir: &Path) -> Vec<serde_json::Value> {
-    fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            if let Some(o) = v.as_object_mut() {
-                o.remove("elapsed_s");
-                o.remove("images_per_sec");
-            }
-            v
-        })
-        .collect()
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_one_line_error, exe, run};
+use common::{assert_one_line_error, exe, metrics, run};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -48,22 +48,6 @@ fn train(out: &Path, extra: &[&str], threads: &str) -> Output {
         String::from_utf8_lossy(&o.stderr)
     );
     o
-}
-
-/// The metrics lines without their timing fields.
-fn metrics(dir: &Path) -> Vec<serde_json::Value> {
-    fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            if let Some(o) = v.as_object_mut() {
-                o.remove("elapsed_s");
-                o.remove("images_per_sec");
-            }
-            v
-        })
-        .collect()
 }
 
 fn checkpoint(dir: &Path) -> Vec<u8> {

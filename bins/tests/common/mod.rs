@@ -2,7 +2,7 @@
 //! file includes this module and uses part of it).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The `warpgrad` binary under test.
@@ -38,4 +38,20 @@ pub fn assert_one_line_error(o: &Output, needle: &str) {
     assert_eq!(lines.len(), 1, "one error line expected: {err}");
     assert!(lines[0].starts_with("error: "), "{err}");
     assert!(lines[0].contains(needle), "{needle:?} not in: {err}");
+}
+
+/// A run folder's metrics lines without their timing fields.
+pub fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("elapsed_s");
+                o.remove("images_per_sec");
+            }
+            v
+        })
+        .collect()
 }
