@@ -219,13 +219,9 @@ fn splits(args: &TrainArgs) -> Result<Splits, CliError> {
         )));
     }
     let pool = full.len() - args.val_size;
+    // Never empty: the split holds more than --val-size digits and
+    // --train-size is positive (checked by validate).
     let train = full.range(0, args.train_size.unwrap_or(pool).min(pool));
-    if train.is_empty() {
-        return Err(msg(format!(
-            "the training split of {} holds no images: nothing to train on",
-            run::data_dir(&args.data_dir).display()
-        )));
-    }
     let (eval, eval_name) = if args.val_size > 0 {
         let val = full.range(pool, full.len());
         let idx: Vec<usize> = (0..val.len()).collect();
