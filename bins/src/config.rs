@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 /// Arguments of `warpgrad train`. The training-procedure settings (epochs
 /// to weight decay) default to those of `--recipe`; a flag given explicitly
-/// overrides its recipe value. The defaults train the README's main job:
+/// overrides its recipe value. The defaults (with `--epochs 20`) train the README's main job:
 /// ST-CNN (affine) on RTS (see docs/results/main-job.md).
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
@@ -21,7 +21,7 @@ pub struct TrainArgs {
     /// Training recipe the settings below default to: default, paper (docs/results/recipe.md).
     #[arg(long, default_value = "default")]
     pub recipe: String,
-    /// Passes over the training set [recipe: 20; paper 640].
+    /// Passes over the training set [recipe: the full budget's, 10–50 by data set and model (docs/reproduce.md); paper 640].
     #[arg(long)]
     pub epochs: Option<u64>,
     /// Images per step [recipe: 64; paper 256].
@@ -48,7 +48,7 @@ pub struct TrainArgs {
     /// Evaluate a moving average of the weights with this decay, e.g. 0.999 (0: off) [recipe: 0].
     #[arg(long, allow_hyphen_values = true)]
     pub ema: Option<f32>,
-    /// Label smoothing ε of the cross-entropy, in [0, 1) [recipe: 0].
+    /// Label smoothing ε of the cross-entropy, in [0, 1) [recipe: 0.1; paper 0].
     #[arg(long, allow_hyphen_values = true)]
     pub label_smoothing: Option<f32>,
     /// Weight decay (decoupled with adamw, L2 with adam and sgd) [recipe: 0].
@@ -190,6 +190,14 @@ impl TrainArgs {
         })
     }
 
+    /// Epochs: the flag's, else the recipe's, else the `full` budget's for
+    /// the data set and model.
+    fn epochs_of(&self, r: &Recipe) -> u64 {
+        self.epochs
+            .or(r.epochs)
+            .unwrap_or_else(|| recipe::full_epochs(&self.dataset, &self.model))
+    }
+
     /// Checks every setting, with a message naming the flag at fault.
     pub fn validate(&self) -> Result<(), CliError> {
         let r = self.recipe()?;
@@ -207,7 +215,7 @@ impl TrainArgs {
                 SCHEDULES.join(", ")
             )));
         }
-        let epochs = self.epochs.unwrap_or(r.epochs);
+        let epochs = self.epochs_of(r);
         check(epochs > 0, "epochs", epochs, "a positive number of epochs")?;
         let batch = self.batch_size.unwrap_or(r.batch_size);
         check(
@@ -305,7 +313,7 @@ impl TrainArgs {
         TrainConfig {
             dataset: self.dataset.to_ascii_lowercase(),
             model: self.model.clone(),
-            epochs: self.epochs.unwrap_or(r.epochs),
+            epochs: self.epochs_of(r),
             batch_size: self.batch_size.unwrap_or(r.batch_size),
             lr: self.lr.unwrap_or(r.lr),
             loc_lr: self.loc_lr.unwrap_or(r.loc_lr),

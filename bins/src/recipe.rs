@@ -10,8 +10,9 @@ pub struct Recipe {
     pub name: &'static str,
     /// One line for `--help` and the docs.
     pub about: &'static str,
-    /// Passes over the training set.
-    pub epochs: u64,
+    /// Passes over the training set; `None`: the `full` budget of the data
+    /// set and model ([`full_epochs`]).
+    pub epochs: Option<u64>,
     /// Images per step.
     pub batch_size: usize,
     /// Base (peak) learning rate.
@@ -38,8 +39,8 @@ pub struct Recipe {
 pub const RECIPES: [Recipe; 2] = [
     Recipe {
         name: "default",
-        about: "Adam 3e-3, cosine with 200 warm-up steps, batch 64, localisation net at 0.3x, clip 10, 20 epochs",
-        epochs: 20,
+        about: "Adam 3e-3, cosine with 200 warm-up steps, batch 64, localisation net at 0.3x, clip 10, label smoothing 0.1, the full budget's epochs",
+        epochs: None,
         batch_size: 64,
         lr: 3e-3,
         loc_lr: 0.3,
@@ -48,7 +49,7 @@ pub const RECIPES: [Recipe; 2] = [
         warmup: 200,
         clip: 10.0,
         ema: 0.0,
-        label_smoothing: 0.0,
+        label_smoothing: 0.1,
         weight_decay: 0.0,
     },
     // The paper's appendix A: SGD, lr 0.01 divided by 10 every 50,000 of
@@ -59,7 +60,7 @@ pub const RECIPES: [Recipe; 2] = [
     Recipe {
         name: "paper",
         about: "the paper's: SGD 0.01 momentum 0.9, batch 256, x0.1 every third of 640 epochs (150,400 steps), localisation net at 0.1x",
-        epochs: 640,
+        epochs: Some(640),
         batch_size: 256,
         lr: 0.01,
         loc_lr: 0.1,
@@ -72,6 +73,22 @@ pub const RECIPES: [Recipe; 2] = [
         weight_decay: 0.0,
     },
 ];
+
+/// Epochs of the `full` budget (the default recipe's and `reproduce table1
+/// --budget full`'s) for a data set and model: as many as keep a run at 2
+/// threads within about 25 minutes on a 2-core AVX2 machine (AMD EPYC Zen 2,
+/// images/s measured by `reproduce table1 --estimate`, docs/results/table1.md),
+/// and the same for every model of a column except the CNN baselines on the
+/// large canvases, whose convolutions over 42×42 and 60×60 pixels make them
+/// the slowest models by 3–7×.
+pub fn full_epochs(dataset: &str, model: &str) -> u64 {
+    match (dataset.to_ascii_lowercase().as_str(), model) {
+        ("rts", "cnn") => 25,
+        ("tc", "cnn") => 10,
+        ("rts" | "tc", _) => 50,
+        _ => 40,
+    }
+}
 
 /// The recipe called `name`, if any.
 pub fn recipe(name: &str) -> Option<&'static Recipe> {

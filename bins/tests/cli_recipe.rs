@@ -377,3 +377,79 @@ fn without_a_terminal_a_start_up_line_and_progress_lines_are_printed() {
         "progress lines before the first epoch ends:\n{err}"
     );
 }
+
+/// The full budget's printed commands: the default recipe's epochs per cell
+/// (the CNN baselines on the large canvases get fewer) and about ten test
+/// evaluations a run.
+#[test]
+fn full_budget_commands_carry_each_cells_epochs() {
+    let o = run(&[
+        "reproduce",
+        "table1",
+        "--budget",
+        "full",
+        "--datasets",
+        "rts,tc,p",
+        "--models",
+        "cnn,st-cnn-aff",
+        "--print-commands",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let line = |d: &str, m: &str| {
+        out.lines()
+            .find(|l| {
+                l.contains(&format!("--dataset={d} ")) && l.contains(&format!("--model={m} "))
+            })
+            .unwrap_or_else(|| panic!("no command for {d} {m} in:\n{out}"))
+            .to_string()
+    };
+    for (d, m, ep, every) in [
+        ("rts", "cnn", 25, 2),
+        ("rts", "st-cnn-aff", 50, 5),
+        ("tc", "cnn", 10, 1),
+        ("tc", "st-cnn-aff", 50, 5),
+        ("p", "cnn", 40, 4),
+        ("p", "st-cnn-aff", 40, 4),
+    ] {
+        let l = line(d, m);
+        assert!(l.contains(&format!("--epochs={ep} ")), "{l}");
+        assert!(l.contains(&format!("--eval-every={every} ")), "{l}");
+    }
+}
+
+/// Without --epochs, `train` runs the full budget of its data set and model,
+/// with label smoothing 0.1; `--recipe paper` has its 640 epochs and none.
+#[test]
+fn default_recipe_takes_the_full_budget_epochs_and_label_smoothing() {
+    for (extra, epochs, ls) in [
+        (&[][..], 50u64, 0.1f64),
+        (&["--model", "cnn"][..], 25, 0.1),
+        (&["--recipe", "paper"][..], 640, 0.0),
+    ] {
+        let out = tmp(&format!("budget-{epochs}"));
+        let _ = fs::remove_dir_all(&out);
+        let mut args = vec![
+            "train",
+            "--dataset",
+            "rts",
+            "--train-size",
+            "64",
+            "--test-size",
+            "32",
+            "--stop-after",
+            "1",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let cfg: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+        assert_eq!(cfg["epochs"].as_u64(), Some(epochs), "{extra:?}");
+        let got = cfg["label_smoothing"].as_f64().unwrap();
+        assert!((got - ls).abs() < 1e-6, "{extra:?}: {got}");
+    }
+}
