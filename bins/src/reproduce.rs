@@ -252,7 +252,15 @@ pub fn run(c: &ReproduceCommand) -> Result<(), CliError> {
     if let Some(path) = &a.slurm {
         return write_slurm(a, &cells, path);
     }
-    if !a.collect {
+    if a.collect {
+        // Runs finished elsewhere (printed commands, Slurm): keep their small
+        // files with the results before their folders can be lost.
+        for c in &cells {
+            if c.dir.join(RESULTS_FILE).is_file() {
+                archive(a, c)?;
+            }
+        }
+    } else {
         for (i, c) in cells.iter().enumerate() {
             if read_result(a, c).is_some() {
                 eprintln!(

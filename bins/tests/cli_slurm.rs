@@ -61,6 +61,21 @@ fn slurm_script_runs_each_cell_and_collect_gathers_them() {
         csv.lines().any(|l| l.starts_with("r,fcn,quick,2,")),
         "{csv}"
     );
+    // Collecting archived each run's small files with the results, so the
+    // table is rebuilt from them once the run folders are gone.
+    for seed in [1, 2] {
+        let kept = results.join(format!("runs/table1/quick/r-fcn-s{seed}"));
+        for f in ["results.json", "metrics.jsonl", "config.json"] {
+            assert!(kept.join(f).is_file(), "{}", kept.join(f).display());
+        }
+    }
+    std::fs::remove_dir_all(&runs).unwrap();
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(results.join("table1.csv")).unwrap(),
+        csv
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
