@@ -58,6 +58,8 @@ for name in "${want[@]}"; do
     [[ -f "$dir/checkpoint.wgck" ]] && resume="--resume"
     ep="--epochs $epochs"
     [[ "$flags" == *--epochs* ]] && ep=""
+    # The starting recipe had no label smoothing (today's default has 0.1).
+    [[ "$flags" == *--label-smoothing* ]] || flags="--label-smoothing 0 $flags"
     cmds+=("$bin train --dataset rts --model st-cnn-aff $ep --val-size 10000 --eval-every 2 --threads 1 --seed $s --out $dir $resume $flags > $dir.log 2>&1")
   done
 done

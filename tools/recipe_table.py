@@ -7,7 +7,7 @@ results.json, metrics.jsonl and config.json copied to
 docs/results/runs/recipe/<row>-s<seed>/ (committed; the checkpoints are not),
 then the table is built from the archive, so it can be rebuilt on a machine
 that holds none of the run folders. Every row is compared with the "base"
-row: the default recipe, same epochs, same seeds.
+row: the starting recipe (today's default without label smoothing), same epochs, same seeds.
 
     python3 tools/recipe_table.py [--runs runs/recipe] [--archive docs/results/runs/recipe]
 """
@@ -67,7 +67,7 @@ def load(dest):
 
 def change(cfg, base):
     diff = [f"{k} {cfg[k]}" for k in SETTINGS if base and cfg.get(k) != base.get(k)]
-    return ", ".join(diff) if diff else "(the default recipe)"
+    return ", ".join(diff) if diff else "(the starting recipe)"
 
 
 def mean_std(xs):
