@@ -292,6 +292,8 @@ pub fn run(c: &ReproduceCommand) -> Result<(), CliError> {
 struct Done {
     error: f64,
     epochs: u64,
+    /// "1 thread, avx2": how the run was timed.
+    timed: String,
     wall_s: f64,
     rate: f64,
 }
@@ -332,6 +334,11 @@ fn read_result(a: &Table1Args, c: &Cell) -> Option<Done> {
     Some(Done {
         error: v["test_error"].as_f64()? * 100.0,
         epochs: v["epochs"].as_u64().unwrap_or(0),
+        timed: match (v["threads"].as_u64(), v["kernels"].as_str()) {
+            (Some(1), Some(k)) => format!("1 thread, {k}"),
+            (Some(t), Some(k)) => format!("{t} threads, {k}"),
+            _ => "–".to_string(),
+        },
         wall_s: v["wall_s"].as_f64()?,
         rate: v["images_per_sec"].as_f64().unwrap_or(0.0),
     })
@@ -357,6 +364,17 @@ fn ours(runs: &[Done]) -> String {
     } else {
         format!("{mean:.2}")
     }
+}
+
+/// How the runs of a cell were timed ("1 thread, avx2"), each way once.
+fn timed(runs: &[Done]) -> String {
+    let mut ways: Vec<&str> = Vec::new();
+    for r in runs {
+        if !ways.contains(&r.timed.as_str()) {
+            ways.push(&r.timed);
+        }
+    }
+    ways.join("; ")
 }
 
 /// The number of runs a written `table1.csv` counts (0 if there is none).
@@ -470,7 +488,10 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
          Written by `warpgrad reproduce table1` from the finished runs under \
          `runs/table1/`; ours is the mean ± standard deviation over seeds (runs), \
          the paper's value in parentheses; docs/results/README.md discusses them. \
-         See docs/reproduce.md for the commands.\n",
+         See docs/reproduce.md for the commands. Wall time and images/s are \
+         the runs' own, with the threads and kernel build they ran on (sweeps run \
+         two 1-thread runs side by side); docs/results/README.md gives the \
+         2-thread times of an idle machine.\n",
     );
     let mut csv =
         String::from("dataset,model,budget,runs,mean_error,std_error,paper_error,mean_wall_s\n");
@@ -538,9 +559,9 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
         }
         let _ = writeln!(
             md,
-            "\n| data set | model | ours | paper | runs | epochs | wall time / run | images/s |"
+            "\n| data set | model | ours | paper | runs | epochs | wall time / run | images/s | timed on |"
         );
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
         for ((d, m), runs) in &by {
             if runs.is_empty() {
                 continue;
@@ -550,12 +571,13 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
             let p = paper.map_or("–".to_string(), |p| format!("{p:.1}"));
             let _ = writeln!(
                 md,
-                "| {} | {m} | {} | {p} | {} | {} | {wall:.0} s | {:.0} |",
+                "| {} | {m} | {} | {p} | {} | {} | {wall:.0} s | {:.0} | {} |",
                 d.to_uppercase(),
                 ours(runs),
                 runs.len(),
                 runs[0].epochs,
-                runs.iter().map(|r| r.rate).sum::<f64>() / runs.len() as f64
+                runs.iter().map(|r| r.rate).sum::<f64>() / runs.len() as f64,
+                timed(runs)
             );
             let _ = writeln!(
                 csv,
