@@ -27,6 +27,7 @@
 
 pub mod basic;
 pub mod checkpoint;
+pub mod checkpoint_error;
 pub mod conv;
 pub mod conv_kernels;
 pub mod data;
