@@ -347,6 +347,8 @@ fn train_run(
     } else {
         write_atomic(&out.join("config.json"), &cfg_json)?;
         write_atomic(&metrics_path, "")?;
+        // The timeline's first frame: the transformer before training.
+        crate::snapshot::save(out, 0, &model)?;
     }
     let mut metrics = Metrics::open(&metrics_path)?;
     let params = layers::param_count(&model);
@@ -513,6 +515,8 @@ fn train_run(
         at.wall = at.wall_before + started.elapsed().as_secs_f64();
         let wall = at.wall;
         at.sums = EpochSums::default();
+        // Before the checkpoint, so every checkpointed epoch has its frame.
+        crate::snapshot::save(out, epoch + 1, &model)?;
         save(
             &ck_path,
             &cfg_json,

@@ -28,6 +28,7 @@ use crate::data_cmd::{say, test_samples};
 use crate::draw::{self, Canvas, Rect, Rgb};
 use crate::error::{msg, CliError};
 use crate::run;
+use crate::viz_pick::{self, Pick};
 use engine::{Tape, Tensor, Var};
 use layers::{Ctx, Module};
 use stn::{Model, SpatialTransformer};
@@ -71,7 +72,7 @@ struct Example {
 }
 
 /// Softmax probabilities of one row of logits.
-fn softmax(logits: &[f32]) -> Vec<f32> {
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
     let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let e: Vec<f32> = logits.iter().map(|&z| (z - m).exp()).collect();
     let s: f32 = e.iter().sum();
@@ -188,31 +189,80 @@ fn report(ex: &Example) -> String {
     s
 }
 
+/// The test images `a` asks for (`--start`, `--count`, `--pick`, `--pool`)
+/// as a batch, with their test-set indices in drawing order.
+///
+/// # Errors
+/// A range past the test set, or no image that fits the pick.
+pub fn choose(
+    a: &crate::VizArgs,
+    model: &Model,
+    variant: datasets::Variant,
+) -> Result<(datasets::Batch, Vec<usize>), CliError> {
+    let first = a.pick == Pick::First;
+    let want = if first { Some(a.count) } else { a.pool };
+    if want == Some(0) {
+        return Err(msg("--pool must be at least 1"));
+    }
+    let end = match want {
+        Some(n) => Some(
+            a.start
+                .checked_add(n)
+                .ok_or_else(|| msg("--start + --count (or --pool) is too large"))?,
+        ),
+        None => None,
+    };
+    let (train, test) = run::load_splits(&run::data_dir(&a.data_dir), None, end)?;
+    let end = end.unwrap_or(test.len());
+    if test.len() < end || a.start >= test.len() {
+        let (flag, n) = if first {
+            ("--count", a.count)
+        } else {
+            ("--pool", end - a.start)
+        };
+        return Err(msg(format!(
+            "--start {} {flag} {n} asks for test images up to #{}, but the test set has {}",
+            a.start,
+            end.max(a.start + 1) - 1,
+            test.len()
+        )));
+    }
+    let candidates: Vec<usize> = (a.start..end).collect();
+    let indices: Vec<usize> = match a.pick {
+        Pick::First => candidates,
+        Pick::Random => viz_pick::random(candidates.len(), a.count, a.seed)
+            .into_iter()
+            .map(|k| candidates[k])
+            .collect(),
+        Pick::Misclassified | Pick::LowConfidence => {
+            let all = test_samples(variant, &test, &train, &candidates);
+            let probs = viz_pick::probabilities(model, &all.images);
+            viz_pick::rank(a.pick, &probs, &all.labels, a.count)?
+                .into_iter()
+                .map(|k| candidates[k])
+                .collect()
+        }
+    };
+    Ok((test_samples(variant, &test, &train, &indices), indices))
+}
+
 /// `warpgrad viz`.
 pub fn run(a: &crate::VizArgs) -> Result<(), CliError> {
     if a.count == 0 {
         return Err(msg("--count must be at least 1"));
     }
-    let (cfg, model, ck) = run::load_checkpoint_model(&a.checkpoint)?;
-    let variant = run::parse_variant(&cfg.dataset)?;
-    let end = a
-        .start
-        .checked_add(a.count)
-        .ok_or_else(|| msg("--start + --count is too large"))?;
-    let (train, test) = run::load_splits(&run::data_dir(&a.data_dir), None, Some(end))?;
-    if test.len() < end {
-        return Err(msg(format!(
-            "--start {} --count {} asks for test images up to #{}, but the test set has {}",
-            a.start,
-            a.count,
-            end - 1,
-            test.len()
-        )));
+    if let Some(dir) = &a.timeline {
+        return crate::timeline::run(a, dir);
     }
+    let ck_path = a
+        .checkpoint
+        .as_ref()
+        .ok_or_else(|| msg("--checkpoint (or --timeline) is needed"))?;
+    let (cfg, model, ck) = run::load_checkpoint_model(ck_path)?;
+    let variant = run::parse_variant(&cfg.dataset)?;
+    let (batch, indices) = choose(a, &model, variant)?;
     std::fs::create_dir_all(&a.out)
         .map_err(|e| msg(format!("cannot create {}: {e}", a.out.display())))?;
-    let indices: Vec<usize> = (a.start..end).collect();
-    let batch = test_samples(variant, &test, &train, &indices);
 
     let title = format!(
         "{} on {} (checkpoint step {}, epoch {})",
@@ -225,7 +275,7 @@ pub fn run(a: &crate::VizArgs) -> Result<(), CliError> {
             cfg.model
         ))?;
     }
-    let mut examples = Vec::with_capacity(a.count);
+    let mut examples = Vec::with_capacity(indices.len());
     for (k, &i) in indices.iter().enumerate() {
         let ex = analyse(&model, &batch.images, k, i, batch.labels[k] as usize);
         say(&format!("{}\n", report(&ex)))?;
@@ -238,11 +288,31 @@ pub fn run(a: &crate::VizArgs) -> Result<(), CliError> {
     let path = a.out.join("overview.png");
     over.save_png(&path)?;
     say(&format!(
-        "wrote one viz-<index>.png per image ({}) and overview.png to {}\n",
+        "wrote one viz-<index>.png per image ({}, --pick {}) and overview.png to {}\n",
         examples.len(),
+        pick_name(a.pick),
         a.out.display()
     ))?;
+    let sure = examples.iter().all(|e| e.pred == e.label && e.prob >= SURE);
+    if sure && model.transformer().is_some() {
+        say(&format!(
+            "note: every image drawn is classified right with p ≥ {SURE}: the loss is nearly flat there and the ∂L/∂grid arrows are magnified noise; --pick misclassified or --pick low-confidence shows digits where it has a slope\n"
+        ))?;
+    }
     Ok(())
+}
+
+/// A prediction this sure has a nearly flat loss (see [`Pick`]).
+const SURE: f32 = 0.99;
+
+/// The name of a pick as on the command line.
+fn pick_name(p: Pick) -> &'static str {
+    match p {
+        Pick::First => "first",
+        Pick::Misclassified => "misclassified",
+        Pick::LowConfidence => "low-confidence",
+        Pick::Random => "random",
+    }
 }
 
 // ---------------------------------------------------------------- drawing
@@ -446,6 +516,10 @@ fn draw_arrows(c: &mut Canvas, ex: &Example, place: &Placement, block: usize) ->
     scales
 }
 
+/// From this arrow scale on the picture says the gradient is tiny (the
+/// prediction is sure, the loss flat).
+const FLAT_SCALE: f32 = 1000.0;
+
 /// Grid line spacing and gradient block size for an output side.
 fn grid_step(out_side: usize) -> usize {
     ((out_side as f32 / 7.0).round() as usize).max(1)
@@ -565,6 +639,11 @@ fn render(ex: &Example, title: &str, st: &Style) -> Canvas {
     let scale_note: Vec<String> = scales
         .iter()
         .map(|s| match s {
+            Some(k) if *k >= FLAT_SCALE => format!(
+                "arrows ×{} (p(true) {:.4}: tiny gradient)",
+                scale_text(*k),
+                (-ex.loss).exp()
+            ),
             Some(k) => format!("arrows ×{}", scale_text(*k)),
             None => "gradient is zero".to_string(),
         })

@@ -29,7 +29,6 @@ pub mod basic;
 pub mod checkpoint;
 pub mod checkpoint_error;
 pub mod conv;
-pub mod conv_kernels;
 pub mod data;
 pub mod ema;
 pub mod init;
