@@ -23,8 +23,9 @@ use std::path::Path;
 
 /// Most epoch columns in `timeline.png`.
 pub const MAX_COLUMNS: usize = 12;
-/// Side of a digit's cell, in pixels (rounded down to a multiple of its side).
-const CELL: usize = 84;
+/// Side of a digit's cell, in pixels: inputs and outputs (whose sides
+/// differ, e.g. 42 and 56 on RTS) are both drawn this size.
+const CELL: usize = 112;
 const GAP: usize = 6;
 const MARGIN: usize = 12;
 /// Time a GIF frame shows, in hundredths of a second (the last one longer).
@@ -133,15 +134,21 @@ impl Digits {
         let n = self.out_hw[0] * self.out_hw[1];
         &f.v[k * n..][..n]
     }
-    /// Pixel scale of an input and of an output in a cell.
-    fn scales(&self) -> (usize, usize) {
-        let o = self.out_hw[0].max(self.out_hw[1]);
-        ((CELL / self.side).max(1), (CELL / o).max(1))
+}
+
+/// A `w`×`h` image resampled (nearest neighbour) to `size`×`size`.
+fn fit(img: &[f32], w: usize, h: usize, size: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(size * size);
+    for y in 0..size {
+        let row = &img[(y * h / size) * w..][..w];
+        out.extend((0..size).map(|x| row[x * w / size]));
     }
-    fn cell(&self) -> usize {
-        let (si, so) = self.scales();
-        (self.side * si).max(self.out_hw[0].max(self.out_hw[1]) * so)
-    }
+    out
+}
+
+/// Draws a grayscale image as a [`CELL`]-sided square at (x, y).
+fn blit_cell(c: &mut Canvas, x: i64, y: i64, img: &[f32], w: usize, h: usize) {
+    c.blit_gray(x, y, &fit(img, w, h, CELL), CELL, CELL, 1);
 }
 
 /// Which of `n` frames get a column: all if few, else [`MAX_COLUMNS`]
@@ -160,8 +167,7 @@ fn columns(n: usize) -> Vec<usize> {
 /// Draws the outline of digit `k`'s sampling grid over its input at (x, y).
 fn outline(c: &mut Canvas, d: &Digits, f: &Frame, k: usize, x: i64, y: i64) {
     let [h, w] = d.out_hw;
-    let (si, _) = d.scales();
-    let s = (d.side * si) as f32;
+    let s = CELL as f32;
     let g = &f.grid[k * h * w * 2..][..h * w * 2];
     let pt = |r: usize, col: usize| {
         let i = (r * w + col) * 2;
@@ -184,8 +190,7 @@ fn outline(c: &mut Canvas, d: &Digits, f: &Frame, k: usize, x: i64, y: i64) {
 /// `timeline.png`: rows of digits, columns of epochs.
 fn grid_picture(d: &Digits, frames: &[Frame], title: &str) -> Canvas {
     let cols = columns(frames.len());
-    let cell = d.cell();
-    let (si, so) = d.scales();
+    let cell = CELL;
     let line = draw::LINE_H;
     let head = [
         title.to_string(),
@@ -213,10 +218,10 @@ fn grid_picture(d: &Digits, frames: &[Frame], title: &str) -> Canvas {
     }
     for k in 0..d.n {
         let y = (top + k * (cell + GAP)) as i64;
-        c.blit_gray(col_x(0), y, d.input(k), d.side, d.side, si);
+        blit_cell(&mut c, col_x(0), y, d.input(k), d.side, d.side);
         for (j, &f) in cols.iter().enumerate() {
             let [h, w] = d.out_hw;
-            c.blit_gray(col_x(j + 1), y, d.output(&frames[f], k), w, h, so);
+            blit_cell(&mut c, col_x(j + 1), y, d.output(&frames[f], k), w, h);
         }
     }
     c
@@ -225,8 +230,7 @@ fn grid_picture(d: &Digits, frames: &[Frame], title: &str) -> Canvas {
 /// One GIF frame: the inputs with this epoch's sampled region, and the
 /// outputs under them.
 fn gif_frame(d: &Digits, f: &Frame, last: u64, title: &str) -> Canvas {
-    let cell = d.cell();
-    let (si, so) = d.scales();
+    let cell = CELL;
     let line = draw::LINE_H;
     let legend = "top: input U and the region the transformer samples; bottom: its output V";
     let top = MARGIN + 3 * line + 4;
@@ -252,10 +256,10 @@ fn gif_frame(d: &Digits, f: &Frame, last: u64, title: &str) -> Canvas {
     for k in 0..d.n {
         let x = (MARGIN + k * (cell + GAP)) as i64;
         let y = top as i64;
-        c.blit_gray(x, y, d.input(k), d.side, d.side, si);
+        blit_cell(&mut c, x, y, d.input(k), d.side, d.side);
         outline(&mut c, d, f, k, x, y);
         let [h, w] = d.out_hw;
-        c.blit_gray(x, y + (cell + GAP) as i64, d.output(f, k), w, h, so);
+        blit_cell(&mut c, x, y + (cell + GAP) as i64, d.output(f, k), w, h);
     }
     c
 }
@@ -294,6 +298,17 @@ fn save_gif(path: &Path, frames: &[Canvas]) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fit_resamples_nearest_neighbour() {
+        // 2×2 → 4×4: every value becomes a 2×2 block.
+        let v = fit(&[1.0, 2.0, 3.0, 4.0], 2, 2, 4);
+        assert_eq!(&v[..8], &[1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0]);
+        assert_eq!(&v[8..12], &[3.0, 3.0, 4.0, 4.0]);
+        // 3×3 → 2×2 picks rows and columns 0 and 1.
+        let v = fit(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], 3, 3, 2);
+        assert_eq!(v, [0.0, 1.0, 3.0, 4.0]);
+    }
 
     #[test]
     fn columns_keep_the_first_and_last_epoch() {
