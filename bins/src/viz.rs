@@ -490,30 +490,42 @@ fn scale_text(k: f32) -> String {
 fn draw_arrows(c: &mut Canvas, ex: &Example, place: &Placement, block: usize) -> Vec<Option<f32>> {
     let mut scales = Vec::new();
     for w in &ex.warps {
-        let arrows = block_gradients(w, place, block);
-        let longest = arrows
-            .iter()
-            .map(|(_, (gx, gy))| (gx * gx + gy * gy).sqrt())
-            .fold(0.0f32, f32::max);
-        if longest <= 0.0 || !longest.is_finite() {
-            scales.push(None);
-            continue;
-        }
-        // The longest arrow spans 0.8 to 2 blocks of the input (the scale
-        // is rounded down to 1, 2 or 5 × 10^n so it reads easily).
-        let target = 2.0 * block as f32 * ex.side as f32 / w.out_hw[0] as f32;
-        let k = nice_floor(target / longest);
-        for ((x, y), (gx, gy)) in arrows {
-            let (dx, dy) = (gx * k * place.scale, gy * k * place.scale);
-            if dx.hypot(dy) < 1.5 {
-                continue;
+        let k = arrow_scale(w, ex.side, block);
+        if let Some(k) = k {
+            for ((x, y), (gx, gy)) in block_gradients(w, place, block) {
+                let (dx, dy) = (gx * k * place.scale, gy * k * place.scale);
+                if dx.hypot(dy) < 1.5 {
+                    continue;
+                }
+                let head = (place.scale * 1.2).clamp(4.0, 9.0);
+                c.arrow(x, y, x + dx, y + dy, 2.0, head, w.colour, 1.0);
             }
-            let head = (place.scale * 1.2).clamp(4.0, 9.0);
-            c.arrow(x, y, x + dx, y + dy, 2.0, head, w.colour, 1.0);
         }
-        scales.push(Some(k));
+        scales.push(k);
     }
     scales
+}
+
+/// The arrow scale of a warp: the longest arrow spans 0.8 to 2 blocks of
+/// the input (rounded down to 1, 2 or 5 × 10^n so it reads easily); `None`
+/// when the gradient is zero.
+fn arrow_scale(w: &Warp, side: usize, block: usize) -> Option<f32> {
+    // The arrows' lengths do not depend on where the input is drawn.
+    let place = Placement {
+        ox: 0.0,
+        oy: 0.0,
+        scale: 1.0,
+        side,
+    };
+    let longest = block_gradients(w, &place, block)
+        .iter()
+        .map(|(_, (gx, gy))| (gx * gx + gy * gy).sqrt())
+        .fold(0.0f32, f32::max);
+    if longest <= 0.0 || !longest.is_finite() {
+        return None;
+    }
+    let target = 2.0 * block as f32 * side as f32 / w.out_hw[0] as f32;
+    Some(nice_floor(target / longest))
 }
 
 /// From this arrow scale on the picture says the gradient is tiny (the
@@ -639,11 +651,6 @@ fn render(ex: &Example, title: &str, st: &Style) -> Canvas {
     let scale_note: Vec<String> = scales
         .iter()
         .map(|s| match s {
-            Some(k) if *k >= FLAT_SCALE => format!(
-                "arrows ×{} (p(true) {:.4}: tiny gradient)",
-                scale_text(*k),
-                (-ex.loss).exp()
-            ),
             Some(k) => format!("arrows ×{}", scale_text(*k)),
             None => "gradient is zero".to_string(),
         })
@@ -695,6 +702,19 @@ fn footer_lines(ex: &Example, st: &Style) -> Vec<(String, Rgb)> {
             draw::GREY,
         ),
     ];
+    let step = ex.warps.first().map_or(1, |w| grid_step(w.out_hw[0]));
+    for w in &ex.warps {
+        if let Some(k) = arrow_scale(w, ex.side, step).filter(|&k| k >= FLAT_SCALE) {
+            v.push((
+                format!(
+                    "Arrows ×{}: p(true) = {:.5}, the loss is nearly flat here: magnified noise.",
+                    scale_text(k),
+                    (-ex.loss).exp()
+                ),
+                draw::YELLOW,
+            ));
+        }
+    }
     for w in &ex.warps {
         let t: Vec<String> = w.theta.iter().map(|&x| num(x, 3)).collect();
         let shown = if t.len() > 12 {
@@ -866,6 +886,47 @@ mod tests {
         assert_ne!(c.get(40, 62), draw::BLACK, "segment towards it drawn");
         // The middle column still passes (50, 50); check off-grid emptiness.
         assert_eq!(c.get(35, 50), draw::BLACK, "no straight chord");
+    }
+
+    #[test]
+    fn a_flat_loss_is_called_out_under_the_picture() {
+        // 4×4 grid on an 8-pixel input, gradient `g` everywhere.
+        let warp = |g: f32| Warp {
+            name: "t".into(),
+            colour: draw::WHITE,
+            theta: vec![],
+            matrix: None,
+            out_hw: [4, 4],
+            grid: (0..32)
+                .map(|k| -0.75 + 0.5 * ((k / 2) % 4) as f32)
+                .collect(),
+            dgrid: vec![g; 32],
+            v: vec![0.0; 16],
+        };
+        let ex = |g: f32, loss: f32| Example {
+            index: 0,
+            side: 8,
+            image: vec![0.0; 64],
+            label: 1,
+            pred: 1,
+            prob: (-loss).exp(),
+            loss,
+            warps: vec![warp(g)],
+        };
+        let flat = |e: &Example| {
+            footer_lines(e, &FULL)
+                .iter()
+                .any(|(t, _)| t.contains("nearly flat"))
+        };
+        // A sure prediction with a tiny gradient: scale ≥ 1000, said in words.
+        let sure = ex(1e-6, 1e-5);
+        assert!(arrow_scale(&sure.warps[0], 8, 1).unwrap() >= FLAT_SCALE);
+        assert!(flat(&sure));
+        // A real slope: no note.
+        let unsure = ex(0.05, 1.5);
+        assert!(arrow_scale(&unsure.warps[0], 8, 1).unwrap() < FLAT_SCALE);
+        assert!(!flat(&unsure));
+        assert_eq!(arrow_scale(&warp(0.0), 8, 1), None);
     }
 
     #[test]
