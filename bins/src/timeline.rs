@@ -27,6 +27,11 @@ pub const MAX_COLUMNS: usize = 12;
 /// differ, e.g. 42 and 56 on RTS) are both drawn this size.
 const CELL: usize = 112;
 const GAP: usize = 6;
+/// Margin around a GIF frame's inputs, where an outline that leaves the
+/// input (sampling zeros there) stays visible.
+const PAD: usize = 14;
+/// Colour of that margin.
+const PAD_BG: Rgb = [48, 50, 60];
 const MARGIN: usize = 12;
 /// Time a GIF frame shows, in hundredths of a second (the last one longer).
 const FRAME_DELAY: u16 = 60;
@@ -164,7 +169,8 @@ fn columns(n: usize) -> Vec<usize> {
     v
 }
 
-/// Draws the outline of digit `k`'s sampling grid over its input at (x, y).
+/// Draws the outline of digit `k`'s sampling grid over its input at (x, y),
+/// clipped to the input and its [`PAD`] margin.
 fn outline(c: &mut Canvas, d: &Digits, f: &Frame, k: usize, x: i64, y: i64) {
     let [h, w] = d.out_hw;
     let s = CELL as f32;
@@ -181,7 +187,8 @@ fn outline(c: &mut Canvas, d: &Digits, f: &Frame, k: usize, x: i64, y: i64) {
     pts.extend((0..h).map(|r| pt(r, w - 1)));
     pts.extend((0..w).rev().map(|col| pt(h - 1, col)));
     pts.extend((0..h).rev().map(|r| pt(r, 0)));
-    let rect = Rect::new(x, y, s as i64, s as i64);
+    let p = PAD as i64;
+    let rect = Rect::new(x - p, y - p, s as i64 + 2 * p, s as i64 + 2 * p);
     c.set_clip(Some(rect));
     c.polyline(&pts, 2.0, OUTLINE, 1.0);
     c.set_clip(None);
@@ -230,14 +237,14 @@ fn grid_picture(d: &Digits, frames: &[Frame], title: &str) -> Canvas {
 /// One GIF frame: the inputs with this epoch's sampled region, and the
 /// outputs under them.
 fn gif_frame(d: &Digits, f: &Frame, last: u64, title: &str) -> Canvas {
-    let cell = CELL;
+    let col = CELL + 2 * PAD + GAP;
     let line = draw::LINE_H;
     let legend = "top: input U and the region the transformer samples; bottom: its output V";
     let top = MARGIN + 3 * line + 4;
-    let width = (2 * MARGIN + d.n * (cell + GAP))
+    let width = (2 * MARGIN + d.n * col)
         .max(draw::text_size(title, 1).0 + 2 * MARGIN)
         .max(draw::text_size(legend, 1).0 + 2 * MARGIN);
-    let height = top + 2 * (cell + GAP) + MARGIN;
+    let height = top + 2 * (CELL + 2 * PAD) + GAP + MARGIN;
     let mut c = Canvas::new(width, height, draw::BACKGROUND);
     c.text(MARGIN as i64, MARGIN as i64, title, draw::WHITE, 1);
     c.text(MARGIN as i64, (MARGIN + line) as i64, legend, draw::GREY, 1);
@@ -246,20 +253,25 @@ fn gif_frame(d: &Digits, f: &Frame, last: u64, title: &str) -> Canvas {
     } else {
         format!("epoch {} of {last}", f.epoch)
     };
-    c.text(
-        MARGIN as i64,
-        (MARGIN + 2 * line) as i64,
-        &when,
-        draw::YELLOW,
-        1,
-    );
+    let y = (MARGIN + 2 * line) as i64;
+    c.text(MARGIN as i64, y, &when, draw::YELLOW, 1);
+    let side = (CELL + 2 * PAD) as i64;
     for k in 0..d.n {
-        let x = (MARGIN + k * (cell + GAP)) as i64;
+        let x = (MARGIN + k * col) as i64;
         let y = top as i64;
-        blit_cell(&mut c, x, y, d.input(k), d.side, d.side);
-        outline(&mut c, d, f, k, x, y);
+        c.fill_rect(Rect::new(x, y, side, side), PAD_BG);
+        let (ix, iy) = (x + PAD as i64, y + PAD as i64);
+        blit_cell(&mut c, ix, iy, d.input(k), d.side, d.side);
+        outline(&mut c, d, f, k, ix, iy);
         let [h, w] = d.out_hw;
-        blit_cell(&mut c, x, y + (cell + GAP) as i64, d.output(f, k), w, h);
+        blit_cell(
+            &mut c,
+            ix,
+            y + side + GAP as i64 + PAD as i64,
+            d.output(f, k),
+            w,
+            h,
+        );
     }
     c
 }
