@@ -9,7 +9,12 @@
 //! generators ([`DataCase`]). `compare/torch_bench.py` builds the same
 //! shapes in PyTorch; keep the two in step.
 
-pub mod peak;
+/// The `warpgrad` CLI's allocator policy, the same file, so the benchmarks
+/// time what the CLI runs.
+#[path = "../../bins/src/alloc.rs"]
+pub mod alloc;
+/// The FP32 FMA peak probe (its `unsafe` SIMD lives in the engine).
+pub use engine::kernels::peak;
 
 use datasets::{DistortedMnist, Mnist, Variant};
 use engine::rng::seeded;
@@ -606,14 +611,14 @@ pub fn peak_rss_kib() -> Option<u64> {
 }
 
 /// `criterion_main!` as the `warpgrad` CLI runs: freed buffers stay mapped
-/// (`engine::alloc::keep_freed_memory`) and the benchmarks run on a worker of
+/// (`alloc::keep_freed_memory`, the CLI's policy) and the benchmarks run on a worker of
 /// the rayon pool (`engine::parallel::in_pool`), so a timed op does not pay
 /// for handing its work to a sleeping thread.
 #[macro_export]
 macro_rules! bench_main {
     ($($group:path),+ $(,)?) => {
         fn main() {
-            engine::alloc::keep_freed_memory();
+            $crate::alloc::keep_freed_memory();
             engine::parallel::in_pool(None, || {
                 $($group();)+
                 criterion::Criterion::default()

@@ -1,6 +1,7 @@
 //! The `warpgrad` command line: train, evaluate, visualise and reproduce the
 //! paper's experiments, and inspect the data.
 
+mod alloc;
 mod config;
 mod data_cmd;
 mod draw;
@@ -12,8 +13,11 @@ mod recipe;
 mod reproduce;
 mod run;
 mod slurm;
+mod snapshot;
+mod timeline;
 mod train;
 mod viz;
+mod viz_pick;
 mod weights;
 
 use clap::{Args, Parser, Subcommand};
@@ -91,18 +95,37 @@ pub struct EvalArgs {
 /// Arguments of `warpgrad viz`.
 #[derive(Args)]
 pub struct VizArgs {
-    /// A checkpoint written by `warpgrad train`.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    /// Output folder for the PNG files.
+    /// A checkpoint written by `warpgrad train` (with --timeline: the run
+    /// folder's own checkpoint is used).
+    #[arg(long, required_unless_present = "timeline")]
+    pub checkpoint: Option<PathBuf>,
+    /// Draw the training timeline of this run folder instead: the same test
+    /// digits through the transformer of every epoch (timeline.png, with at
+    /// most 12 epochs, and timeline.gif, every epoch).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub timeline: Option<PathBuf>,
+    /// Output folder for the PNG (and GIF) files.
     #[arg(long)]
     pub out: PathBuf,
     /// Number of test images to draw.
     #[arg(long, default_value_t = 8)]
     pub count: usize,
-    /// Index of the first test image.
+    /// Index of the first test image considered.
     #[arg(long, default_value_t = 0)]
     pub start: usize,
+    /// Which test images to draw: the first ones (default), misclassified
+    /// ones (most confidently wrong first), the least confident ones, or a
+    /// random sample (--seed). A sure prediction (p ≈ 1) has a nearly flat
+    /// loss: its ∂L/∂grid arrows are magnified noise.
+    #[arg(long, value_enum, default_value_t = viz_pick::Pick::First)]
+    pub pick: viz_pick::Pick,
+    /// Seed of --pick random.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Test images (from --start) that --pick chooses among; default: the
+    /// rest of the test set.
+    #[arg(long)]
+    pub pool: Option<usize>,
     /// Folder with the MNIST files.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -157,7 +180,7 @@ fn model_list() -> String {
 
 fn main() -> ExitCode {
     // Training reallocates the same big tensors every step: keep them mapped.
-    engine::alloc::keep_freed_memory();
+    alloc::keep_freed_memory();
     let cli = Cli::parse();
     if let Some(limit) = cli.max_decompressed {
         run::set_max_decompressed(limit);

@@ -1,7 +1,7 @@
 //! `warpgrad train`: the training loop.
 //!
 //! Everything random comes from the run's seed: the weights, the order of
-//! each epoch (`derive(seed, [SHUFFLE, epoch])`), every distorted sample
+//! each epoch (`layers::epoch_order`), every distorted sample
 //! (`derive(seed, [variant, epoch, index])`) and dropout (`(seed, step)`).
 //! A checkpoint therefore needs only the parameters, the optimiser state, the
 //! step and the epoch's running sums to continue exactly where it stopped:
@@ -11,11 +11,9 @@ use crate::config::{TrainArgs, TrainConfig};
 use crate::error::{msg, CliError};
 use crate::run::{self, CHECKPOINT_FILE};
 use datasets::{DistortedMnist, Mnist, TEST_EPOCH};
-use engine::rng::derive;
 use engine::{Tape, Var};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use layers::{Checkpoint, Ctx, Ema, Module, Optimizer};
-use rand::seq::SliceRandom;
 use serde_json::json;
 use std::fs;
 use std::io::{IsTerminal, Write};
@@ -62,16 +60,6 @@ impl EpochSums {
             seen: ck.word("epoch_seen")?,
         })
     }
-}
-
-/// Stream key of the per-epoch data order.
-const SHUFFLE_STREAM: u64 = 0x5f1e;
-
-/// The order of the training set in `epoch`.
-fn epoch_order(seed: u64, epoch: u64, n: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..n).collect();
-    idx.shuffle(&mut derive(seed, &[SHUFFLE_STREAM, epoch]));
-    idx
 }
 
 /// Writes `text` to `path` atomically (see [`engine::fsio::write_atomic`]).
@@ -359,6 +347,8 @@ fn train_run(
     } else {
         write_atomic(&out.join("config.json"), &cfg_json)?;
         write_atomic(&metrics_path, "")?;
+        // The timeline's first frame: the transformer before training.
+        crate::snapshot::save(out, 0, &model)?;
     }
     let mut metrics = Metrics::open(&metrics_path)?;
     let params = layers::param_count(&model);
@@ -434,7 +424,7 @@ fn train_run(
         }
         let epoch = step / spe;
         if epoch != order_epoch {
-            order = epoch_order(cfg.seed, epoch, train.len());
+            order = layers::epoch_order(cfg.seed, epoch, train.len());
             order_epoch = epoch;
         }
         let b = (step % spe) as usize * cfg.batch_size;
@@ -525,6 +515,8 @@ fn train_run(
         at.wall = at.wall_before + started.elapsed().as_secs_f64();
         let wall = at.wall;
         at.sums = EpochSums::default();
+        // Before the checkpoint, so every checkpointed epoch has its frame.
+        crate::snapshot::save(out, epoch + 1, &model)?;
         save(
             &ck_path,
             &cfg_json,

@@ -28,6 +28,7 @@ use crate::data_cmd::{say, test_samples};
 use crate::draw::{self, Canvas, Rect, Rgb};
 use crate::error::{msg, CliError};
 use crate::run;
+use crate::viz_pick::{self, Pick};
 use engine::{Tape, Tensor, Var};
 use layers::{Ctx, Module};
 use stn::{Model, SpatialTransformer};
@@ -71,7 +72,7 @@ struct Example {
 }
 
 /// Softmax probabilities of one row of logits.
-fn softmax(logits: &[f32]) -> Vec<f32> {
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
     let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let e: Vec<f32> = logits.iter().map(|&z| (z - m).exp()).collect();
     let s: f32 = e.iter().sum();
@@ -188,31 +189,80 @@ fn report(ex: &Example) -> String {
     s
 }
 
+/// The test images `a` asks for (`--start`, `--count`, `--pick`, `--pool`)
+/// as a batch, with their test-set indices in drawing order.
+///
+/// # Errors
+/// A range past the test set, or no image that fits the pick.
+pub fn choose(
+    a: &crate::VizArgs,
+    model: &Model,
+    variant: datasets::Variant,
+) -> Result<(datasets::Batch, Vec<usize>), CliError> {
+    let first = a.pick == Pick::First;
+    let want = if first { Some(a.count) } else { a.pool };
+    if want == Some(0) {
+        return Err(msg("--pool must be at least 1"));
+    }
+    let end = match want {
+        Some(n) => Some(
+            a.start
+                .checked_add(n)
+                .ok_or_else(|| msg("--start + --count (or --pool) is too large"))?,
+        ),
+        None => None,
+    };
+    let (train, test) = run::load_splits(&run::data_dir(&a.data_dir), None, end)?;
+    let end = end.unwrap_or(test.len());
+    if test.len() < end || a.start >= test.len() {
+        let (flag, n) = if first {
+            ("--count", a.count)
+        } else {
+            ("--pool", end - a.start)
+        };
+        return Err(msg(format!(
+            "--start {} {flag} {n} asks for test images up to #{}, but the test set has {}",
+            a.start,
+            end.max(a.start + 1) - 1,
+            test.len()
+        )));
+    }
+    let candidates: Vec<usize> = (a.start..end).collect();
+    let indices: Vec<usize> = match a.pick {
+        Pick::First => candidates,
+        Pick::Random => viz_pick::random(candidates.len(), a.count, a.seed)
+            .into_iter()
+            .map(|k| candidates[k])
+            .collect(),
+        Pick::Misclassified | Pick::LowConfidence => {
+            let all = test_samples(variant, &test, &train, &candidates);
+            let probs = viz_pick::probabilities(model, &all.images);
+            viz_pick::rank(a.pick, &probs, &all.labels, a.count)?
+                .into_iter()
+                .map(|k| candidates[k])
+                .collect()
+        }
+    };
+    Ok((test_samples(variant, &test, &train, &indices), indices))
+}
+
 /// `warpgrad viz`.
 pub fn run(a: &crate::VizArgs) -> Result<(), CliError> {
     if a.count == 0 {
         return Err(msg("--count must be at least 1"));
     }
-    let (cfg, model, ck) = run::load_checkpoint_model(&a.checkpoint)?;
-    let variant = run::parse_variant(&cfg.dataset)?;
-    let end = a
-        .start
-        .checked_add(a.count)
-        .ok_or_else(|| msg("--start + --count is too large"))?;
-    let (train, test) = run::load_splits(&run::data_dir(&a.data_dir), None, Some(end))?;
-    if test.len() < end {
-        return Err(msg(format!(
-            "--start {} --count {} asks for test images up to #{}, but the test set has {}",
-            a.start,
-            a.count,
-            end - 1,
-            test.len()
-        )));
+    if let Some(dir) = &a.timeline {
+        return crate::timeline::run(a, dir);
     }
+    let ck_path = a
+        .checkpoint
+        .as_ref()
+        .ok_or_else(|| msg("--checkpoint (or --timeline) is needed"))?;
+    let (cfg, model, ck) = run::load_checkpoint_model(ck_path)?;
+    let variant = run::parse_variant(&cfg.dataset)?;
+    let (batch, indices) = choose(a, &model, variant)?;
     std::fs::create_dir_all(&a.out)
         .map_err(|e| msg(format!("cannot create {}: {e}", a.out.display())))?;
-    let indices: Vec<usize> = (a.start..end).collect();
-    let batch = test_samples(variant, &test, &train, &indices);
 
     let title = format!(
         "{} on {} (checkpoint step {}, epoch {})",
@@ -225,7 +275,7 @@ pub fn run(a: &crate::VizArgs) -> Result<(), CliError> {
             cfg.model
         ))?;
     }
-    let mut examples = Vec::with_capacity(a.count);
+    let mut examples = Vec::with_capacity(indices.len());
     for (k, &i) in indices.iter().enumerate() {
         let ex = analyse(&model, &batch.images, k, i, batch.labels[k] as usize);
         say(&format!("{}\n", report(&ex)))?;
@@ -238,11 +288,31 @@ pub fn run(a: &crate::VizArgs) -> Result<(), CliError> {
     let path = a.out.join("overview.png");
     over.save_png(&path)?;
     say(&format!(
-        "wrote one viz-<index>.png per image ({}) and overview.png to {}\n",
+        "wrote one viz-<index>.png per image ({}, --pick {}) and overview.png to {}\n",
         examples.len(),
+        pick_name(a.pick),
         a.out.display()
     ))?;
+    let sure = examples.iter().all(|e| e.pred == e.label && e.prob >= SURE);
+    if sure && model.transformer().is_some() {
+        say(&format!(
+            "note: every image drawn is classified right with p ≥ {SURE}: the loss is nearly flat there and the ∂L/∂grid arrows are magnified noise; --pick misclassified or --pick low-confidence shows digits where it has a slope\n"
+        ))?;
+    }
     Ok(())
+}
+
+/// A prediction this sure has a nearly flat loss (see [`Pick`]).
+const SURE: f32 = 0.99;
+
+/// The name of a pick as on the command line.
+fn pick_name(p: Pick) -> &'static str {
+    match p {
+        Pick::First => "first",
+        Pick::Misclassified => "misclassified",
+        Pick::LowConfidence => "low-confidence",
+        Pick::Random => "random",
+    }
 }
 
 // ---------------------------------------------------------------- drawing
@@ -420,31 +490,47 @@ fn scale_text(k: f32) -> String {
 fn draw_arrows(c: &mut Canvas, ex: &Example, place: &Placement, block: usize) -> Vec<Option<f32>> {
     let mut scales = Vec::new();
     for w in &ex.warps {
-        let arrows = block_gradients(w, place, block);
-        let longest = arrows
-            .iter()
-            .map(|(_, (gx, gy))| (gx * gx + gy * gy).sqrt())
-            .fold(0.0f32, f32::max);
-        if longest <= 0.0 || !longest.is_finite() {
-            scales.push(None);
-            continue;
-        }
-        // The longest arrow spans 0.8 to 2 blocks of the input (the scale
-        // is rounded down to 1, 2 or 5 × 10^n so it reads easily).
-        let target = 2.0 * block as f32 * ex.side as f32 / w.out_hw[0] as f32;
-        let k = nice_floor(target / longest);
-        for ((x, y), (gx, gy)) in arrows {
-            let (dx, dy) = (gx * k * place.scale, gy * k * place.scale);
-            if dx.hypot(dy) < 1.5 {
-                continue;
+        let k = arrow_scale(w, ex.side, block);
+        if let Some(k) = k {
+            for ((x, y), (gx, gy)) in block_gradients(w, place, block) {
+                let (dx, dy) = (gx * k * place.scale, gy * k * place.scale);
+                if dx.hypot(dy) < 1.5 {
+                    continue;
+                }
+                let head = (place.scale * 1.2).clamp(4.0, 9.0);
+                c.arrow(x, y, x + dx, y + dy, 2.0, head, w.colour, 1.0);
             }
-            let head = (place.scale * 1.2).clamp(4.0, 9.0);
-            c.arrow(x, y, x + dx, y + dy, 2.0, head, w.colour, 1.0);
         }
-        scales.push(Some(k));
+        scales.push(k);
     }
     scales
 }
+
+/// The arrow scale of a warp: the longest arrow spans 0.8 to 2 blocks of
+/// the input (rounded down to 1, 2 or 5 × 10^n so it reads easily); `None`
+/// when the gradient is zero.
+fn arrow_scale(w: &Warp, side: usize, block: usize) -> Option<f32> {
+    // The arrows' lengths do not depend on where the input is drawn.
+    let place = Placement {
+        ox: 0.0,
+        oy: 0.0,
+        scale: 1.0,
+        side,
+    };
+    let longest = block_gradients(w, &place, block)
+        .iter()
+        .map(|(_, (gx, gy))| (gx * gx + gy * gy).sqrt())
+        .fold(0.0f32, f32::max);
+    if longest <= 0.0 || !longest.is_finite() {
+        return None;
+    }
+    let target = 2.0 * block as f32 * side as f32 / w.out_hw[0] as f32;
+    Some(nice_floor(target / longest))
+}
+
+/// From this arrow scale on the picture says the gradient is tiny (the
+/// prediction is sure, the loss flat).
+const FLAT_SCALE: f32 = 1000.0;
 
 /// Grid line spacing and gradient block size for an output side.
 fn grid_step(out_side: usize) -> usize {
@@ -616,6 +702,19 @@ fn footer_lines(ex: &Example, st: &Style) -> Vec<(String, Rgb)> {
             draw::GREY,
         ),
     ];
+    let step = ex.warps.first().map_or(1, |w| grid_step(w.out_hw[0]));
+    for w in &ex.warps {
+        if let Some(k) = arrow_scale(w, ex.side, step).filter(|&k| k >= FLAT_SCALE) {
+            v.push((
+                format!(
+                    "Arrows ×{}: p(true) = {:.5}, the loss is nearly flat here: magnified noise.",
+                    scale_text(k),
+                    (-ex.loss).exp()
+                ),
+                draw::YELLOW,
+            ));
+        }
+    }
     for w in &ex.warps {
         let t: Vec<String> = w.theta.iter().map(|&x| num(x, 3)).collect();
         let shown = if t.len() > 12 {
@@ -787,6 +886,47 @@ mod tests {
         assert_ne!(c.get(40, 62), draw::BLACK, "segment towards it drawn");
         // The middle column still passes (50, 50); check off-grid emptiness.
         assert_eq!(c.get(35, 50), draw::BLACK, "no straight chord");
+    }
+
+    #[test]
+    fn a_flat_loss_is_called_out_under_the_picture() {
+        // 4×4 grid on an 8-pixel input, gradient `g` everywhere.
+        let warp = |g: f32| Warp {
+            name: "t".into(),
+            colour: draw::WHITE,
+            theta: vec![],
+            matrix: None,
+            out_hw: [4, 4],
+            grid: (0..32)
+                .map(|k| -0.75 + 0.5 * ((k / 2) % 4) as f32)
+                .collect(),
+            dgrid: vec![g; 32],
+            v: vec![0.0; 16],
+        };
+        let ex = |g: f32, loss: f32| Example {
+            index: 0,
+            side: 8,
+            image: vec![0.0; 64],
+            label: 1,
+            pred: 1,
+            prob: (-loss).exp(),
+            loss,
+            warps: vec![warp(g)],
+        };
+        let flat = |e: &Example| {
+            footer_lines(e, &FULL)
+                .iter()
+                .any(|(t, _)| t.contains("nearly flat"))
+        };
+        // A sure prediction with a tiny gradient: scale ≥ 1000, said in words.
+        let sure = ex(1e-6, 1e-5);
+        assert!(arrow_scale(&sure.warps[0], 8, 1).unwrap() >= FLAT_SCALE);
+        assert!(flat(&sure));
+        // A real slope: no note.
+        let unsure = ex(0.05, 1.5);
+        assert!(arrow_scale(&unsure.warps[0], 8, 1).unwrap() < FLAT_SCALE);
+        assert!(!flat(&unsure));
+        assert_eq!(arrow_scale(&warp(0.0), 8, 1), None);
     }
 
     #[test]

@@ -25,7 +25,12 @@ fn viz(ck: &Path, out: &Path, extra: &[&str]) -> Output {
 
 /// Trains a tiny run of `model` on RTS into `dir`; returns its checkpoint.
 fn train(dir: &Path, model: &str) -> PathBuf {
-    let o = run(&[
+    train_with(dir, model, &["--epochs", "1"])
+}
+
+/// As [`train`], with `extra` arguments (which must give `--epochs`).
+fn train_with(dir: &Path, model: &str, extra: &[&str]) -> PathBuf {
+    let mut args = vec![
         "train",
         "--dataset",
         "rts",
@@ -35,14 +40,14 @@ fn train(dir: &Path, model: &str) -> PathBuf {
         "256",
         "--test-size",
         "64",
-        "--epochs",
-        "1",
         "--batch-size",
         "32",
         "--out",
         dir.to_str().unwrap(),
         "--quiet",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
     assert!(o.status.success(), "train failed: {}", text(&o.stderr));
     dir.join("checkpoint.wgck")
 }
@@ -140,5 +145,161 @@ fn viz_rejects_a_range_past_the_test_set() {
     assert_one_line_error(&o, "test set has 10000");
     let o = viz(&ck, &out, &["--count", "0"]);
     assert_one_line_error(&o, "--count");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// The (index, true label, prediction, p) of every image `viz` reported.
+fn reported(stdout: &str) -> Vec<(usize, usize, usize, f32)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let r = l.strip_prefix("test #")?;
+            let (i, r) = r.split_once(": true ")?;
+            let (t, r) = r.split_once(", predicted ")?;
+            let (p, r) = r.split_once(" (p ")?;
+            let (prob, _) = r.split_once(')')?;
+            Some((
+                i.parse().ok()?,
+                t.parse().ok()?,
+                p.parse().ok()?,
+                prob.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn viz_picks_misclassified_low_confidence_and_random_images() {
+    let d = tmp("pick");
+    let ck = train(&d.join("run"), "st-cnn-aff");
+    let pool = ["--pool", "64", "--count", "3"];
+    // Misclassified: every image drawn is wrong, most confidently wrong first.
+    let out = d.join("wrong");
+    let o = viz(
+        &ck,
+        &out,
+        &[&pool[..], &["--pick", "misclassified"]].concat(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let r = reported(&text(&o.stdout));
+    assert_eq!(r.len(), 3, "{}", text(&o.stdout));
+    assert!(r.iter().all(|&(i, t, p, _)| t != p && i < 64), "{r:?}");
+    assert!(text(&o.stdout).contains("--pick misclassified"));
+    // Low confidence: the probabilities of the predictions ascend.
+    let out = d.join("unsure");
+    let o = viz(
+        &ck,
+        &out,
+        &[&pool[..], &["--pick", "low-confidence"]].concat(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let r = reported(&text(&o.stdout));
+    assert_eq!(r.len(), 3);
+    assert!(r.windows(2).all(|w| w[0].3 <= w[1].3), "{r:?}");
+    // Random: seeded, so the same seed draws the same images.
+    let pick = |seed: &str, dir: &str| {
+        let o = viz(
+            &ck,
+            &d.join(dir),
+            &[&pool[..], &["--pick", "random", "--seed", seed]].concat(),
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        sorted_names(&d.join(dir))
+    };
+    let a = pick("4", "r1");
+    assert_eq!(a.len(), 4, "3 pictures and the overview: {a:?}");
+    assert_eq!(a, pick("4", "r2"));
+    assert_ne!(a, pick("5", "r3"));
+    let o = viz(&ck, &d.join("x"), &["--pick", "random", "--pool", "0"]);
+    assert_one_line_error(&o, "--pool");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// The number of frames of a GIF file.
+fn gif_frames(path: &Path) -> usize {
+    let mut dec = gif::DecodeOptions::new()
+        .read_info(std::fs::File::open(path).unwrap())
+        .unwrap();
+    let mut n = 0;
+    while dec.read_next_frame().unwrap().is_some() {
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn timeline_draws_every_epoch_and_survives_resume() {
+    let d = tmp("timeline");
+    let two = ["--epochs", "2"];
+    let run_dir = d.join("run");
+    train_with(&run_dir, "st-cnn-aff", &two);
+    assert_eq!(
+        sorted_names(&run_dir.join("timeline")),
+        vec!["epoch-000.wgck", "epoch-001.wgck", "epoch-002.wgck"]
+    );
+    // Stopped in the second epoch and resumed: the same snapshots, bit for bit.
+    let part = d.join("part");
+    train_with(
+        &part,
+        "st-cnn-aff",
+        &[&two[..], &["--stop-after", "11"]].concat(),
+    );
+    assert_eq!(
+        sorted_names(&part.join("timeline")),
+        vec!["epoch-000.wgck", "epoch-001.wgck"]
+    );
+    train_with(&part, "st-cnn-aff", &[&two[..], &["--resume"]].concat());
+    for e in 0..3 {
+        let name = format!("timeline/epoch-{e:03}.wgck");
+        let a = std::fs::read(run_dir.join(&name)).unwrap();
+        assert_eq!(a, std::fs::read(part.join(&name)).unwrap(), "{name}");
+        assert!(a.len() < 1 << 20, "{name}: {} bytes", a.len());
+    }
+
+    let out = d.join("pics");
+    let o = run(&[
+        "viz",
+        "--timeline",
+        run_dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(sorted_names(&out), vec!["timeline.gif", "timeline.png"]);
+    assert_eq!(gif_frames(&out.join("timeline.gif")), 3);
+    // 8 rows of digits; the input and three epochs side by side.
+    let (w, h) = png_size(&out.join("timeline.png"));
+    assert!(w >= 4 * 84 && h >= 8 * 84, "timeline.png {w}×{h}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn timeline_of_a_bad_run_folder_is_a_one_line_error() {
+    let d = tmp("timeline-bad");
+    let out = d.join("pics");
+    let tl = |dir: &Path| {
+        run(&[
+            "viz",
+            "--timeline",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let missing = d.join("missing");
+    assert_one_line_error(&tl(&missing), &missing.display().to_string());
+    // A folder, but not a run's.
+    assert_one_line_error(&tl(&d), "checkpoint.wgck");
+    // A run without a transformer has no timeline.
+    let cnn = d.join("cnn");
+    train(&cnn, "cnn");
+    assert!(!cnn.join("timeline").exists());
+    assert_one_line_error(&tl(&cnn), "no spatial transformer");
+    // A run whose timeline folder was removed.
+    let st = d.join("st");
+    train(&st, "st-fcn-aff");
+    std::fs::remove_dir_all(st.join("timeline")).unwrap();
+    assert_one_line_error(&tl(&st), "timeline/");
+    assert!(!out.exists(), "no output for a failed run");
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -15,7 +15,7 @@
 //!
 //! # Implicit GEMM
 //! No im2col matrix is built: the register-blocked FMA micro-kernel of
-//! [`crate::conv_kernels`] broadcasts its `a` operand straight from the
+//! [`engine::kernels::gemm6x16`] broadcasts its `a` operand straight from the
 //! (zero-padded, when `pad > 0`) input planes at per-tap and per-pixel
 //! offsets, so the forward and ∂W read the input in place; ∂x goes through a
 //! per-sample ∂col matrix and col2im. matrixmultiply is no longer used here.
@@ -43,9 +43,9 @@
 //! Scratch buffers come from a small pool and are returned after use, so a
 //! training loop does not allocate them again at every step.
 
-use crate::conv_kernels::{self as kern, Isa, Offsets, Panel, MR, NR};
 use crate::init::Init;
 use crate::module::{Ctx, Module, Param};
+use engine::kernels::gemm6x16::{self as kern, Isa, Offsets, Panel, MR, NR};
 use engine::rng::Rng;
 use engine::{Tensor, Var};
 use rayon::prelude::*;

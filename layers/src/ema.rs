@@ -16,7 +16,7 @@
 //! save, [`Ema::detach`] takes it out of a loaded one before the optimiser
 //! reads the rest.
 
-use crate::checkpoint::CheckpointErrorKind;
+use crate::checkpoint_error::CheckpointErrorKind;
 use crate::module::Param;
 use crate::optim::OptimState;
 use engine::Tensor;

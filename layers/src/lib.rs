@@ -27,8 +27,8 @@
 
 pub mod basic;
 pub mod checkpoint;
+pub mod checkpoint_error;
 pub mod conv;
-pub mod conv_kernels;
 pub mod data;
 pub mod ema;
 pub mod init;
@@ -42,7 +42,7 @@ pub mod schedule;
 pub use basic::{dropout_mask, dropout_with_mask, Dropout, Flatten, ReLU};
 pub use checkpoint::{crc32, Checkpoint, CheckpointError, CheckpointErrorKind};
 pub use conv::{conv2d, Conv2d};
-pub use data::{epoch_order, permutation};
+pub use data::epoch_order;
 pub use ema::Ema;
 pub use init::Init;
 pub use linear::{linear, Linear};

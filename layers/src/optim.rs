@@ -19,7 +19,7 @@
 //! Optimiser state is keyed by parameter name (e.g. `"sgd.momentum/fc.weight"`,
 //! `"adam.m/fc.weight"`), so it can be saved in a checkpoint and checked on load.
 
-use crate::checkpoint::CheckpointErrorKind;
+use crate::checkpoint_error::CheckpointErrorKind;
 use crate::module::Param;
 use engine::Tensor;
 use std::collections::{BTreeMap, HashMap};

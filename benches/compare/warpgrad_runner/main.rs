@@ -326,7 +326,7 @@ fn fma_peak_report(job: &Job, threads: &str) -> String {
 
 fn main() {
     // As the `warpgrad` CLI does: freed tensors stay mapped for the next step.
-    engine::alloc::keep_freed_memory();
+    warpgrad_benches::alloc::keep_freed_memory();
     let mut job = Job::default();
     let mut serve = false;
     let mut threads: Option<String> = None;

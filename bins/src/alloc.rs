@@ -1,4 +1,6 @@
-//! Process-wide tuning of the C allocator for training loops.
+//! Process-wide tuning of the C allocator for training loops: a policy of
+//! the program (this binary, and the benchmarks, which include this file to
+//! time what it runs), set through `engine::malloc`.
 //!
 //! A training step allocates and frees the same large tensors (activations,
 //! gradients, im2col scratch) at every step. With glibc's defaults the big
@@ -30,45 +32,10 @@ pub const TRIM_THRESHOLD: usize = 1 << 30;
 /// calls are harmless. Returns whether the allocator accepted the settings
 /// (always `false` where the C library is not glibc, where it does nothing).
 pub fn keep_freed_memory() -> bool {
-    imp::keep_freed_memory()
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod imp {
-    use super::{MMAP_THRESHOLD, TRIM_THRESHOLD};
-    use std::ffi::c_int;
-
-    // glibc's <malloc.h>.
-    const M_TRIM_THRESHOLD: c_int = -1;
-    const M_MMAP_THRESHOLD: c_int = -3;
-    const M_ARENA_MAX: c_int = -8;
-
-    extern "C" {
-        fn mallopt(param: c_int, value: c_int) -> c_int;
-    }
-
-    pub fn keep_freed_memory() -> bool {
-        let trim = c_int::try_from(TRIM_THRESHOLD).unwrap_or(c_int::MAX);
-        let mmap = c_int::try_from(MMAP_THRESHOLD).unwrap_or(c_int::MAX);
-        // SAFETY: `mallopt` is glibc's documented, thread-safe (it takes the
-        // arena locks) setter of allocator parameters; it takes two ints and
-        // touches no memory of ours. The thresholds only change when memory
-        // is given back to the kernel, and the arena limit only where new
-        // blocks come from, never the validity of live blocks.
-        unsafe {
-            mallopt(M_TRIM_THRESHOLD, trim) == 1
-                && mallopt(M_MMAP_THRESHOLD, mmap) == 1
-                && mallopt(M_ARENA_MAX, 1) == 1
-        }
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-mod imp {
-    /// Other C libraries: nothing to tune here.
-    pub fn keep_freed_memory() -> bool {
-        false
-    }
+    use engine::malloc::{set, Param};
+    let trim = i32::try_from(TRIM_THRESHOLD).unwrap_or(i32::MAX);
+    let mmap = i32::try_from(MMAP_THRESHOLD).unwrap_or(i32::MAX);
+    set(Param::TrimThreshold, trim) && set(Param::MmapThreshold, mmap) && set(Param::ArenaMax, 1)
 }
 
 #[cfg(test)]

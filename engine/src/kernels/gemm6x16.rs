@@ -10,7 +10,7 @@
 //! or the output gradient, with no im2col matrix. Each value is one chain of
 //! single-rounding FMAs in `t` order, whatever the build: the AVX2 build
 //! (`vfmadd` on 8 lanes) and the portable one (`f32::mul_add`) give the same
-//! bits (tested in `conv.rs`).
+//! bits (tested in `layers::conv`).
 //!
 //! Builds are chosen at run time ([`Isa`]) and capped by the `WARPGRAD_SIMD`
 //! environment variable as the sampler's are. An AVX-512 CPU runs the AVX2
