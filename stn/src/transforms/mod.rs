@@ -220,22 +220,6 @@ pub fn linear_params(theta: &Var, m: &[f32], b: [f32; 6]) -> Var {
     theta.matmul(&m).add(&b)
 }
 
-/// Elementwise sin as a tape op (the engine has none): ∂ sin x = cos x.
-pub fn sin(x: &Var) -> Var {
-    let xv = x.value().clone();
-    Var::custom_op("sin", &[x], x.value().map(f32::sin), move |g, _| {
-        vec![Some(g.mul(&xv.map(f32::cos)))]
-    })
-}
-
-/// Elementwise cos as a tape op: ∂ cos x = −sin x.
-pub fn cos(x: &Var) -> Var {
-    let xv = x.value().clone();
-    Var::custom_op("cos", &[x], x.value().map(f32::cos), move |g, _| {
-        vec![Some(g.mul(&xv.map(|v| -v.sin())))]
-    })
-}
-
 /// Eq. (1) for any member of the affine family: A_θ (N×6, each row the 2×3
 /// matrix row-major) → grid N×H×W×2, on the tape. A thin wrapper around
 /// [`crate::affine_grid::affine_grid_var`] (forward `affine_grid`, backward
