@@ -110,7 +110,7 @@ pub trait Transform: Send + Sync {
     fn sample(&self, input: &Var, theta: &Var, out_hw: [usize; 2], opts: SampleOptions) -> Var {
         if let Some(map) = self.point_map() {
             check_theta(self.name(), theta, self.num_params());
-            return crate::sampler::fused::sample(map, input, theta, out_hw, opts);
+            return crate::sampler::kernels::fused::sample(map, input, theta, out_hw, opts);
         }
         let grid = self.grid(theta, out_hw, opts.align_corners);
         grid_sample_var(input, &grid, opts)
