@@ -16,7 +16,7 @@
 //!    whole op on tensors, point by point, with ∂L/∂g = Σ_c ∂L/∂V · ∂V/∂p ·
 //!    dp/dg.
 //!
-//! [`forward`] and [`backward`] are what `grid_sample` calls: they hand the
+//! `forward` and `backward` (at the end) are what `grid_sample` calls: they hand the
 //! same arithmetic to `kernels/` (SIMD blocks of points, prefetching,
 //! threads), which returns exactly the reference's bits (tested there).
 
@@ -111,8 +111,8 @@ pub fn scatter(du: &mut [f32], w: usize, x: &Axis, y: &Axis, g: f32) {
 
 /// Eq. (7): (∂V/∂p_x, ∂V/∂p_y) at one point of the plane `u`, in pixel
 /// units: eq. (3) with one axis's weights replaced by their derivatives.
-/// Inside a cell that is (U[n][m+1] − U[n][m]) blended along y, and
-/// (U[n+1][m] − U[n][m]) blended along x.
+/// Inside a cell that is U(n, m+1) − U(n, m) blended along y, and
+/// U(n+1, m) − U(n, m) blended along x.
 pub fn gradient(u: &[f32], w: usize, x: &Axis, y: &Axis) -> (f32, f32) {
     let at = |n: usize, m: usize| u[y.idx[n] * w + x.idx[m]];
     let (v00, v01, v10, v11) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
