@@ -69,7 +69,9 @@ fn scalar_and_unary_ops() {
     check(|x| x[0].sigmoid(), &[a.clone()]);
     check(|x| x[0].relu(), &[a.clone()]);
     check(|x| x[0].abs(), &[a.clone()]);
-    check(|x| x[0].powi(3), &[a]);
+    check(|x| x[0].powi(3), &[a.clone()]);
+    check(|x| x[0].sin(), &[a.clone()]);
+    check(|x| x[0].cos(), &[a]);
 }
 
 #[test]

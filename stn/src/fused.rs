@@ -65,5 +65,5 @@ pub fn point_map_sample(
     out_hw: [usize; 2],
     opts: SampleOptions,
 ) -> Var {
-    crate::sampler::fused::sample(map, input, theta, out_hw, opts)
+    crate::sampler::kernels::fused::sample(map, input, theta, out_hw, opts)
 }

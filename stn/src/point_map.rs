@@ -4,7 +4,7 @@
 //! never materialises the N×H'×W'×2 grid.
 //!
 //! This module depends on nothing else in the crate: the transforms implement
-//! it, the fused sampler (`sampler::fused`) consumes it, and neither imports
+//! it, the fused sampler (`sampler::kernels::fused`) consumes it, and neither imports
 //! the other.
 //!
 //! Contract (checked for every transform by `transform_checks!`, see

@@ -10,6 +10,8 @@
 //! | relu     | max(0, x)         | g·[x > 0] (0 at x = 0)|
 //! | abs      | abs(x)            | g·sign(x) (0 at x = 0)|
 //! | powi(n)  | xⁿ                | g·n·xⁿ⁻¹              |
+//! | sin      | sin x             | g·cos x               |
+//! | cos      | cos x             | −g·sin x (g·(−sin x)) |
 
 use super::broadcast::zip_with;
 use crate::{Tensor, Var};
@@ -66,6 +68,14 @@ impl Tensor {
     /// xⁿ elementwise.
     pub fn powi(&self, n: i32) -> Tensor {
         self.map(|x| x.powi(n))
+    }
+    /// sin x elementwise (radians).
+    pub fn sin(&self) -> Tensor {
+        self.map(f32::sin)
+    }
+    /// cos x elementwise (radians).
+    pub fn cos(&self) -> Tensor {
+        self.map(f32::cos)
     }
 }
 
@@ -145,6 +155,23 @@ impl Var {
             vec![Some(zip_with(g, &x, "powi backward", |g, x| {
                 g * n as f32 * x.powi(n - 1)
             }))]
+        })
+    }
+
+    /// sin x elementwise (radians): ∂ sin x = cos x. (The rotation and
+    /// similarity transforms build A_θ from it.)
+    pub fn sin(&self) -> Var {
+        let x = self.value().clone();
+        Var::custom_op("sin", &[self], x.sin(), move |g, _| {
+            vec![Some(g.mul(&x.cos()))]
+        })
+    }
+
+    /// cos x elementwise (radians): ∂ cos x = −sin x.
+    pub fn cos(&self) -> Var {
+        let x = self.value().clone();
+        Var::custom_op("cos", &[self], x.cos(), move |g, _| {
+            vec![Some(g.mul(&x.map(|v| -v.sin())))]
         })
     }
 }

@@ -84,7 +84,7 @@ impl<const K: usize> RowTaps<K> {
         fill: FillAxis<K>,
         opts: SampleOptions,
     ) {
-        super::split_xy(grid_row, &mut self.gx, &mut self.gy);
+        super::kernels::tasks::split_xy(grid_row, &mut self.gx, &mut self.gy);
         fill(&mut self.x, &self.gx, w, opts.padding, opts.align_corners);
         fill(&mut self.y, &self.gy, h, opts.padding, opts.align_corners);
     }

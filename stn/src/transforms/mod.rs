@@ -110,7 +110,7 @@ pub trait Transform: Send + Sync {
     fn sample(&self, input: &Var, theta: &Var, out_hw: [usize; 2], opts: SampleOptions) -> Var {
         if let Some(map) = self.point_map() {
             check_theta(self.name(), theta, self.num_params());
-            return crate::sampler::fused::sample(map, input, theta, out_hw, opts);
+            return crate::sampler::kernels::fused::sample(map, input, theta, out_hw, opts);
         }
         let grid = self.grid(theta, out_hw, opts.align_corners);
         grid_sample_var(input, &grid, opts)
@@ -218,22 +218,6 @@ pub fn linear_params(theta: &Var, m: &[f32], b: [f32; 6]) -> Var {
     let m = Var::constant(Tensor::from_vec(m.to_vec(), &[p, 6]));
     let b = Var::constant(Tensor::from_vec(b.to_vec(), &[1, 6]));
     theta.matmul(&m).add(&b)
-}
-
-/// Elementwise sin as a tape op (the engine has none): ∂ sin x = cos x.
-pub fn sin(x: &Var) -> Var {
-    let xv = x.value().clone();
-    Var::custom_op("sin", &[x], x.value().map(f32::sin), move |g, _| {
-        vec![Some(g.mul(&xv.map(f32::cos)))]
-    })
-}
-
-/// Elementwise cos as a tape op: ∂ cos x = −sin x.
-pub fn cos(x: &Var) -> Var {
-    let xv = x.value().clone();
-    Var::custom_op("cos", &[x], x.value().map(f32::cos), move |g, _| {
-        vec![Some(g.mul(&xv.map(|v| -v.sin())))]
-    })
 }
 
 /// Eq. (1) for any member of the affine family: A_θ (N×6, each row the 2×3

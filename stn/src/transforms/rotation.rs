@@ -11,9 +11,7 @@
 //! The angle acts on normalised coordinates, so on a non-square image the
 //! warp is a rotation followed by the aspect-ratio stretch.
 
-use super::{
-    affine_matrix, check_theta, cos, grid_from_affine, sin, PointMap, Transform, ViaAffine,
-};
+use super::{affine_matrix, check_theta, grid_from_affine, PointMap, Transform, ViaAffine};
 use engine::{Tensor, Var};
 use std::sync::Arc;
 
@@ -49,7 +47,7 @@ impl Transform for Rotation {
     fn grid(&self, theta: &Var, out_hw: [usize; 2], align_corners: bool) -> Var {
         let n = check_theta(self.name(), theta, 1);
         // Build A_θ (N×6) from tape ops, then reuse the affine grid generator.
-        let (c, s) = (cos(theta), sin(theta));
+        let (c, s) = (theta.cos(), theta.sin());
         let minus_s = s.neg();
         let zero = Var::constant(Tensor::zeros(&[n, 1]));
         let a = Var::concat(&[&c, &minus_s, &zero, &s, &c, &zero], 1);

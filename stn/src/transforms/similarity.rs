@@ -9,9 +9,7 @@
 //! Identity: (1, 0, 0, 0). The scale is used as is (not its logarithm), so
 //! s = 0 collapses the grid to one point and s < 0 adds a half turn.
 
-use super::{
-    affine_matrix, check_theta, cos, grid_from_affine, sin, PointMap, Transform, ViaAffine,
-};
+use super::{affine_matrix, check_theta, grid_from_affine, PointMap, Transform, ViaAffine};
 use engine::Var;
 use std::sync::Arc;
 
@@ -51,8 +49,8 @@ impl Transform for Similarity {
         let tx = theta.narrow(1, 2, 1);
         let ty = theta.narrow(1, 3, 1);
         // a = s cos φ, b = s sin φ: A_θ = [[a, −b, t_x], [b, a, t_y]].
-        let a = s.mul(&cos(&phi));
-        let b = s.mul(&sin(&phi));
+        let a = s.mul(&phi.cos());
+        let b = s.mul(&phi.sin());
         let mb = b.neg();
         let a6 = Var::concat(&[&a, &mb, &tx, &b, &a, &ty], 1);
         grid_from_affine(&a6, out_hw, align_corners)

@@ -6,7 +6,7 @@
 //!
 //! The source points are computed from θ in f64 and rounded once into the
 //! sampler's buffers; from there the sampler's own kernels run (bilinear: the
-//! block kernels of `bilinear_kernels`; nearest and bicubic: the row taps of
+//! block kernels of `kernels/mod.rs`; nearest and bicubic: the row taps of
 //! `separable`; eq. 3 forward, eq. 6 and 7 backward), so there is one
 //! sampling implementation. The backward chains eq. (7) through the map's
 //! `add_dtheta` (per row run for bilinear, per point for nearest and bicubic).
@@ -14,11 +14,11 @@
 //! Agreement with the two-step path (transform → [`crate::sampler::grid_sample_var`])
 //! is described in [`crate::fused`] and tested in `stn/tests/fused.rs`.
 
-use super::bilinear_kernels::{self, Isa, Planes};
-use super::separable::{grid_grad_row, sample_row, scatter_row, FillAxis, RowTaps};
-use super::{bicubic, nearest};
+use super::{Isa, Planes};
 use crate::grid::base_axis;
 use crate::point_map::PointMap;
+use crate::sampler::separable::{grid_grad_row, sample_row, scatter_row, FillAxis, RowTaps};
+use crate::sampler::{bicubic, nearest};
 use crate::{Mode, SampleOptions};
 use engine::parallel::Filler;
 use engine::{Tensor, Var};
@@ -75,7 +75,7 @@ impl Setup {
             is.len() == 4 && is[0] == n && is[2] > 0 && is[3] > 0,
             "fused sampling: input must be N×C×H×W with N = {n} (θ's batch) and H, W > 0, got {is:?}"
         );
-        super::check_plane("fused sampling", is);
+        crate::sampler::check_plane("fused sampling", is);
         let (ho, wo) = (out_hw[0], out_hw[1]);
         let th64: Vec<f64> = theta.value().data().iter().map(|&v| v as f64).collect();
         Setup {
@@ -183,7 +183,7 @@ fn fused_bilinear(
         items.into_par_iter().enumerate().for_each(|(b, out_b)| {
             let mut pieces: Vec<Filler<f32>> = out_b.chunks(out_plane).collect();
             let planes = Planes::item(u.data(), b, c, h, w);
-            bilinear_kernels::forward(isa, planes, opts, 0, &mut pieces, |q, sx, sy| {
+            super::forward(isa, planes, opts, 0, &mut pieces, |q, sx, sy| {
                 src.points(b, q, sx, sy)
             });
         });
@@ -208,7 +208,7 @@ fn fused_bilinear(
                 .enumerate()
                 .for_each(|(b, (du_b, dt_b))| {
                     let mut acc = vec![0.0f64; acc_len];
-                    bilinear_kernels::backward(
+                    super::backward(
                         isa,
                         Planes::item(u.data(), b, c, h, w),
                         opts,

@@ -1,8 +1,11 @@
-//! The bilinear sampler's loops over blocks of points ([`Corners`]), for
-//! every channel of one batch item: the forward gather-and-blend (eqs. 3 and
-//! 5), the scatter into ∂U (eq. 6) and the grid gradient (eq. 7). The
-//! grid-based sampler and the fused affine/projective op both run these, so
-//! there is one bilinear implementation.
+//! The bilinear sampler's kernels: what `grid_sample` runs to compute the
+//! numbers of the page (`sampler/bilinear.rs`) fast, bit for bit the same
+//! (tested below against the page). Blocks of points ([`Corners`], built
+//! with the page's [`axis_padded`](crate::sampler::bilinear::axis_padded)),
+//! for every channel of one batch item: the forward gather-and-blend (eqs. 3
+//! and 5), the scatter into ∂U (eq. 6) and the grid gradient (eq. 7). The
+//! grid-based sampler ([`tasks`]) and the fused transform + sampler
+//! ([`fused`]) both run these, so there is one bilinear implementation.
 //!
 //! Three builds, chosen at run time ([`Isa`]): portable (SSE2 on x86-64),
 //! AVX2 (corners 8 lanes wide, 8 points per gather) and AVX-512 (16 lanes).
@@ -22,8 +25,12 @@
 //! would not: the next small plane, and each block's ∂output in every
 //! channel (W4 at 1 thread: forward 0.64×, ∂grid 0.69× of the time).
 
-use super::bilinear::{Corners, Scratch, BLOCK, SUPER};
-use super::options::SampleOptions;
+pub(crate) mod blocks;
+pub(crate) mod fused;
+pub(crate) mod tasks;
+
+use crate::sampler::SampleOptions;
+use blocks::{Corners, Scratch, BLOCK, SUPER};
 use engine::parallel::Filler;
 
 /// Which build of the kernels runs.
@@ -846,6 +853,61 @@ mod tests {
         all.push(bits(&du));
         all.push(bits(&gg));
         all
+    }
+
+    /// The page's per-point functions (`sampler/bilinear.rs`) over the same
+    /// case as [`run`]: the output channels' bits, then ∂U's, then ∂grid's.
+    fn page(opts: SampleOptions, c: usize, h: usize, w: usize) -> Vec<Vec<u32>> {
+        use crate::sampler::bilinear::{axis, gradient, sample, scatter};
+        let len = 203;
+        let (data, pts, gout) = case(c, h, w, len);
+        let plane = h * w;
+        let mut out = vec![vec![0.0f32; len]; c];
+        let mut du = vec![0.0f32; c * plane];
+        let mut gg = vec![0.0f32; 2 * len];
+        for j in 0..len {
+            let (x, y) = (axis(pts[2 * j], w, opts), axis(pts[2 * j + 1], h, opts));
+            let (mut gx, mut gy) = (0.0f32, 0.0f32);
+            for ch in 0..c {
+                let u = &data[ch * plane..][..plane];
+                out[ch][j] = sample(u, w, &x, &y);
+                let g = gout[ch * len + j];
+                scatter(&mut du[ch * plane..][..plane], w, &x, &y, g);
+                let (dx, dy) = gradient(u, w, &x, &y);
+                gx += g * dx;
+                gy += g * dy;
+            }
+            (gg[2 * j], gg[2 * j + 1]) = (gx * x.mult, gy * y.mult);
+        }
+        let mut all: Vec<Vec<u32>> = out.iter().map(|o| bits(o)).collect();
+        all.push(bits(&du));
+        all.push(bits(&gg));
+        all
+    }
+
+    /// Every build this CPU runs gives the page's bits (the scalar
+    /// reference of eqs. 5–7), forward and backward, for every padding,
+    /// both pixel conventions, one channel and several (up to and beyond
+    /// `SUPER`), planes of 1 to 16,900 pixels, wild points included.
+    #[test]
+    fn every_build_gives_the_pages_bits() {
+        each_build_and_option(|isa, opts| {
+            for (c, h, w) in [
+                (1, 9, 11),
+                (3, 1, 7),
+                (2, 28, 28),
+                (1, 1, 1),
+                (9, 5, 6),
+                (1, 130, 130),
+                (3, 130, 130),
+            ] {
+                let got = run(isa, opts, c, h, w);
+                assert!(
+                    page(opts, c, h, w) == got,
+                    "{opts:?} c={c} {h}x{w} ({isa:?})"
+                );
+            }
+        });
     }
 
     /// Several channels run channel after channel over super-blocks, one
