@@ -15,6 +15,7 @@ mod run;
 mod slurm;
 mod train;
 mod viz;
+mod viz_parallel;
 mod weights;
 
 use clap::{Args, Parser, Subcommand};

@@ -194,6 +194,9 @@ pub fn run(a: &crate::VizArgs) -> Result<(), CliError> {
         return Err(msg("--count must be at least 1"));
     }
     let (cfg, model, ck) = run::load_checkpoint_model(&a.checkpoint)?;
+    if crate::viz_parallel::handles(&model) {
+        return crate::viz_parallel::run(a, &cfg, &model, &ck);
+    }
     let variant = run::parse_variant(&cfg.dataset)?;
     let end = a
         .start
