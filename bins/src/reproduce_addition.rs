@@ -97,15 +97,23 @@ pub fn paper_error(model: &str) -> Option<f32> {
 }
 
 /// Epochs of the `full` budget per model: as many as keep a run within
-/// about 30 minutes at 2 threads on an idle 2-core AVX2 machine (AMD EPYC
-/// Zen 2), from the images/s `--estimate` measured (docs/reproduce.md).
+/// about 25 minutes at 2 threads on an idle 2-core AVX2 machine (AMD EPYC
+/// Zen 2), from images/s measured on a loaded one and scaled by a Table 1
+/// model measured beside them (docs/reproduce.md): 70 for the FCN models,
+/// 50 for the two-transformer FCN with the (slower) thin plate spline, 25 for
+/// the convolutional ones.
 pub fn full_epochs(model: &str) -> u64 {
-    if model == "cnn" {
-        10
-    } else if model.starts_with("2st-cnn") || model.starts_with("st-cnn") {
-        8
+    let conv = model == "cnn" || model.starts_with("st-cnn-") || model.starts_with("2st-cnn-");
+    let tps = model
+        .strip_prefix("2st-fcn-")
+        .and_then(stn::transforms::lookup)
+        .is_some_and(|r| r.name == "tps");
+    if conv {
+        25
+    } else if tps {
+        50
     } else {
-        60
+        70
     }
 }
 
@@ -327,6 +335,9 @@ mod tests {
             crate::run::build(m, Variant::Addition, 0).unwrap();
             assert!(epochs("full", m).unwrap() >= epochs("quick", m).unwrap());
         }
+        assert_eq!(full_epochs("2st-fcn-aff"), 70);
+        assert!(full_epochs("2st-fcn-tps") < full_epochs("2st-fcn-proj"));
+        assert!(full_epochs("2st-cnn-tps") < full_epochs("2st-fcn-tps"));
         assert!(epochs("huge", "fcn").is_err());
     }
 }
