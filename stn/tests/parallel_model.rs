@@ -124,6 +124,9 @@ fn check_direction(
     );
 }
 
+/// Which parameters a direction moves, by name.
+type Select = fn(&str) -> bool;
+
 /// A direction along the gradient restricted to the parameters `keep`
 /// selects, of unit length.
 fn gradient_direction(m: &Model, grads: &[Tensor], keep: impl Fn(&str) -> bool) -> Vec<Vec<f32>> {
@@ -173,7 +176,7 @@ fn two_transformer_gradients_match_finite_differences() {
                 .any(|(p, g)| p.name.starts_with(part) && g.data().iter().any(|&v| v != 0.0));
             assert!(any, "{name}: {part} gets no gradient");
         }
-        let selections: [(&str, fn(&str) -> bool); 5] = [
+        let selections: [(&str, Select); 5] = [
             ("all parameters", |_| true),
             ("transformer 1", |n| n.starts_with("st1.")),
             ("transformer 2", |n| n.starts_with("st2.")),
