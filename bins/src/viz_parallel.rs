@@ -318,15 +318,21 @@ fn render(ex: &Example, title: &str) -> Canvas {
     let full = ex.side + 2 * pad;
     let s = (PANEL / full).max(1);
     let in_px = (full * s) as i64;
-    // Each transformer's V: its channels stacked, each as tall as half a panel.
+    // Each transformer's V: its channels stacked, together about as tall as
+    // an input panel (at least 2 canvas pixels per pixel of V).
     let v_tiles: Vec<(usize, i64, i64)> = ex
         .warps
         .iter()
         .map(|w| {
-            let vs = ((in_px as usize / ex.channels.max(1)) / w.out_hw[0].max(1)).max(1);
+            let per = in_px as f32 / (ex.channels.max(1) * w.out_hw[0].max(1)) as f32;
+            let vs = (per.round() as usize).max(2);
             (vs, (w.out_hw[1] * vs) as i64, (w.out_hw[0] * vs) as i64)
         })
         .collect();
+    let panels_h = v_tiles
+        .iter()
+        .map(|t| t.2 * ex.channels as i64)
+        .fold(in_px, i64::max);
     let panels_w =
         ex.channels as i64 * (in_px + MARGIN) + v_tiles.iter().map(|t| t.1 + MARGIN).sum::<i64>();
     let header = format!(
@@ -368,7 +374,7 @@ fn render(ex: &Example, title: &str) -> Canvas {
         .unwrap_or(0) as i64;
     let width = panels_w.max(text_w) + 2 * MARGIN;
     let panels_y = MARGIN + 2 * line + line + 4 + line;
-    let footer_y = panels_y + in_px + line + 8;
+    let footer_y = panels_y + panels_h + line;
     let height = footer_y + footer.len() as i64 * line + MARGIN;
     let mut c = Canvas::new(width as usize, height as usize, draw::BACKGROUND);
     let ok = ex.pred == ex.label;
@@ -402,7 +408,9 @@ fn render(ex: &Example, title: &str) -> Canvas {
         x += in_px + MARGIN;
     }
     for (w, &(vs, vw, vh)) in ex.warps.iter().zip(&v_tiles) {
-        c.text(x, title_y, &format!("V of {}", w.name), w.colour, 1);
+        // The name without the transform (in the footer), to fit the tile.
+        let short = w.name.split(' ').next().unwrap_or_default();
+        c.text(x, title_y, &format!("V of {short}"), w.colour, 1);
         let vp = w.out_hw[0] * w.out_hw[1];
         for ch in 0..ex.channels {
             let y = panels_y + ch as i64 * vh;
