@@ -21,10 +21,12 @@
 //! the classifier always sees 28×28; the plain FCN and CNN see the canvas.
 //!
 //! `2st-fcn-*` and `2st-cnn-*` put two transformers in parallel (MNIST
-//! addition, appendix A.1; built in [`crate::addition_models`]). Inputs with
-//! several channels or other than 10 classes are described by an
-//! [`InputSpec`] ([`build_model_for`]); [`build_model`] is the 1-channel,
-//! 10-class case of Table 1.
+//! addition, appendix A.1). They, and the transformer models and the FCN on
+//! inputs with several channels, are built in [`crate::addition_models`]
+//! (where the transformers sample 28×28 directly). Inputs with several
+//! channels or other than 10 classes are described by an [`InputSpec`]
+//! ([`build_model_for`]); [`build_model`] is the 1-channel, 10-class case of
+//! Table 1.
 
 use crate::layer::{ParallelTransformers, SpatialTransformer};
 use crate::transforms::{lookup, REGISTRY};

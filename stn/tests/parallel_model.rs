@@ -235,7 +235,7 @@ fn both_transformers_see_both_channels_and_feed_the_classifier() {
         );
         for (theta, v) in &parts {
             // Identity at initialisation; each output holds both channels.
-            assert_eq!(v.shape(), &[2, 2, 56, 56]);
+            assert_eq!(v.shape(), &[2, 2, 28, 28]);
             let p = theta.shape()[1];
             let st = m.transformers()[0];
             assert_eq!(
@@ -262,7 +262,26 @@ fn both_transformers_see_both_channels_and_feed_the_classifier() {
         layers::check_unique_names(&m.params());
         let table = layers::layer_table(&m, &[1, 2, 42, 42]);
         assert!(table.contains("ParallelTransformers ×2") && table.contains("[1, 4, 28, 28]"));
+        assert!(!table.contains("AvgPool"), "{table}");
     }
+}
+
+#[test]
+fn one_transformer_on_two_channels_samples_both_to_28() {
+    let add = InputSpec {
+        channels: 2,
+        side: 42,
+        classes: 19,
+    };
+    let m = build_model_for("st-fcn-aff", add, 2).unwrap();
+    let st = m.transformer().expect("one transformer");
+    assert_eq!(st.out_hw(), [28, 28]);
+    assert_eq!(m.transformers().len(), 1);
+    let x = Var::constant(Tensor::uniform(&[3, 2, 42, 42], 0.0, 1.0, &mut seeded(4)));
+    let (logits, parts) = m.forward_branches(&x, &Ctx::eval());
+    assert_eq!(logits.shape(), &[3, 19]);
+    assert_eq!(parts[0].1.shape(), &[3, 2, 28, 28]);
+    assert!(m.params().iter().any(|p| p.name == "st.loc.theta.bias"));
 }
 
 #[test]
