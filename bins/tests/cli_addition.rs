@@ -220,3 +220,40 @@ fn data_preview_export_and_info_know_the_two_channels() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_stopped_two_transformer_run_resumes_to_the_identical_checkpoint() {
+    let d = common::tmp("cli-addition", "resume");
+    let train = |dir: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--dataset",
+            "addition",
+            "--model",
+            "2st-fcn-tps",
+            "--train-size",
+            "128",
+            "--test-size",
+            "32",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--out",
+            dir.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    };
+    let (full, part) = (d.join("full"), d.join("part"));
+    train(&full, &["--threads", "2"]);
+    // Stopped mid-epoch on 1 thread, resumed on 2: the same bytes.
+    train(&part, &["--threads", "1", "--stop-after", "3"]);
+    train(&part, &["--threads", "2", "--resume"]);
+    let a = std::fs::read(full.join("checkpoint.wgck")).unwrap();
+    let b = std::fs::read(part.join("checkpoint.wgck")).unwrap();
+    assert!(a == b, "the resumed run's checkpoint differs");
+    let _ = std::fs::remove_dir_all(&d);
+}
