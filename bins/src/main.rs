@@ -70,10 +70,10 @@ pub struct EvalArgs {
     /// The model the --weights file holds (fcn, cnn, st-fcn-aff, ...).
     #[arg(long, requires = "weights")]
     pub model: Option<String>,
-    /// Also write the logits (N×10) to this .npy file.
+    /// Also write the logits (N×classes) to this .npy file.
     #[arg(long)]
     pub save_logits: Option<PathBuf>,
-    /// Also write the test images evaluated (N×1×S×S) to this .npy file.
+    /// Also write the test images evaluated (N×C×S×S) to this .npy file.
     #[arg(long)]
     pub save_inputs: Option<PathBuf>,
     /// Evaluate on another data set than the one trained on.
