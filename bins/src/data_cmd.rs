@@ -377,11 +377,15 @@ fn preview(a: &PreviewArgs) -> Result<(), CliError> {
     if !(1..=16).contains(&a.scale) {
         return Err(msg(format!("--scale {} is out of range 1 to 16", a.scale)));
     }
-    let src = Source::load(&a.sample, Some(a.size))?;
+    let src = Source::load(&a.sample, first_only(&a.sample, Some(a.size))?)?;
     let n = a.size.min(src.len());
     let idx: Vec<usize> = (0..n).collect();
     let batch = src.batch(&idx);
-    let canvas = montage(&batch, a.scale, &src.describe());
+    let mut title = src.describe();
+    if src.variant.channels() > 1 {
+        title += ", channel 1 orange, channel 2 blue";
+    }
+    let canvas = montage(&batch, a.scale, &title);
     canvas.save_png(&a.out)?;
     say(&format!(
         "wrote {} ({}×{}, {n} samples of {})\n",
@@ -397,11 +401,20 @@ const MONTAGE_COLS: usize = 8;
 /// Gap between montage cells, in pixels.
 const GAP: usize = 2;
 
+/// `first`, or `None` (load the whole split) for addition, whose samples
+/// pair each digit with another drawn from the whole split: cutting the split
+/// would pair them differently from training and evaluation.
+fn first_only(a: &SampleArgs, first: Option<usize>) -> Result<Option<usize>, CliError> {
+    let v = run::parse_variant(&a.dataset)?;
+    Ok(if v.channels() > 1 { None } else { first })
+}
+
 /// A montage of a batch: 8 images per row, each with its label in the
-/// top-left corner, under a one-line title.
+/// top-left corner, under a one-line title. Two-channel images (addition)
+/// are drawn in colour, channel 1 orange and channel 2 blue.
 fn montage(batch: &Batch, scale: usize, title: &str) -> Canvas {
     let shape = batch.images.shape();
-    let (n, side) = (shape[0], shape[3]);
+    let (n, ch, side) = (shape[0], shape[1], shape[3]);
     let cell = side * scale;
     let cols = MONTAGE_COLS.min(n.max(1));
     let rows = n.div_ceil(MONTAGE_COLS).max(1);
@@ -411,11 +424,16 @@ fn montage(batch: &Batch, scale: usize, title: &str) -> Canvas {
     let mut c = Canvas::new(width, height, draw::BACKGROUND);
     c.text(GAP as i64, GAP as i64 + 1, title, draw::WHITE, 1);
     let data = batch.images.data();
-    let px = side * side;
+    let px = ch * side * side;
     for i in 0..n {
         let x = (GAP + (i % MONTAGE_COLS) * (cell + GAP)) as i64;
         let y = (title_h + (i / MONTAGE_COLS) * (cell + GAP)) as i64;
-        c.blit_gray(x, y, &data[i * px..(i + 1) * px], side, side, scale);
+        let img = &data[i * px..(i + 1) * px];
+        if ch == 1 {
+            c.blit_gray(x, y, img, side, side, scale);
+        } else {
+            crate::viz_parallel::blit_channels(&mut c, x, y, img, ch, side, scale);
+        }
         c.label(
             x,
             y,
@@ -454,9 +472,10 @@ fn export(a: &ExportArgs) -> Result<(), CliError> {
     if a.size == Some(0) {
         return Err(msg("--size must be at least 1"));
     }
-    let src = Source::load(&a.sample, a.size)?;
+    let src = Source::load(&a.sample, first_only(&a.sample, a.size)?)?;
     let n = a.size.map_or(src.len(), |s| s.min(src.len()));
     let side = run::input_side(src.variant);
+    let ch = src.variant.channels();
     std::fs::create_dir_all(&a.out)
         .map_err(|e| msg(format!("cannot create {}: {e}", a.out.display())))?;
 
@@ -470,7 +489,7 @@ fn export(a: &ExportArgs) -> Result<(), CliError> {
             .progress_chars("=> "),
     );
     pb.set_prefix(src.describe());
-    let mut images = Vec::with_capacity(n * side * side);
+    let mut images = Vec::with_capacity(n * ch * side * side);
     let mut labels = Vec::with_capacity(n);
     // Chunks keep the f32 images of a whole split (up to 0.9 GB for TC) out
     // of memory; the values do not depend on the chunking.
@@ -489,11 +508,22 @@ fn export(a: &ExportArgs) -> Result<(), CliError> {
     let to_array = |dims: Vec<usize>, data: Vec<u8>| {
         IdxArray::new(dims, IdxData::U8(data)).map_err(|e| msg(e.to_string()))
     };
-    write_idx(&img_path, &to_array(vec![n, side, side], images)?)?;
+    // N×S×S, or N×C×S×S for several channels.
+    let dims = if ch > 1 {
+        vec![n, ch, side, side]
+    } else {
+        vec![n, side, side]
+    };
+    write_idx(&img_path, &to_array(dims, images)?)?;
     write_idx(&lbl_path, &to_array(vec![n], labels)?)?;
     say(&format!(
-        "wrote {n} samples of {} ({side}×{side}):\n  {}\n  {}\n",
+        "wrote {n} samples of {} ({}{side}×{side}):\n  {}\n  {}\n",
         src.describe(),
+        if ch > 1 {
+            format!("{ch}×")
+        } else {
+            String::new()
+        },
         img_path.display(),
         lbl_path.display()
     ))

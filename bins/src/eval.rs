@@ -29,14 +29,19 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
             msg("--dataset is needed: the weights file does not name its data set")
         })?;
     let variant = run::parse_variant(&dataset)?;
-    if run::input_side(variant) != model.side() {
+    let (want, has) = (model.input(), run::input_spec(variant));
+    if want != has {
         return Err(msg(format!(
-            "{} takes {}×{} images but data set '{dataset}' has {}×{}",
+            "{} takes {}×{}×{} images and {} classes but data set '{dataset}' has {}×{}×{} and {}",
             model.name(),
-            model.side(),
-            model.side(),
-            run::input_side(variant),
-            run::input_side(variant)
+            want.channels,
+            want.side,
+            want.side,
+            want.classes,
+            has.channels,
+            has.side,
+            has.side,
+            has.classes
         )));
     }
     if args.test_size == Some(0) {
@@ -58,7 +63,7 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         (error * set.labels.len() as f32).round() as usize,
         set.labels.len()
     );
-    println!("{}", confusion_table(&set.labels, &preds));
+    println!("{}", confusion_table(&set.labels, &preds, want.classes));
     Ok(())
 }
 
@@ -86,8 +91,7 @@ fn load_weights(
             path.display()
         )));
     };
-    let side = run::input_side(run::parse_variant(&ds)?);
-    let mut m = run::build(model, side, 0)?;
+    let mut m = run::build(model, run::parse_variant(&ds)?, 0)?;
     weights::load_into(&mut m, &bytes, path)?;
     Ok((m, meta_dataset))
 }
@@ -107,14 +111,14 @@ fn logits(model: &Model, images: &Tensor, chunk: usize) -> Tensor {
     Tensor::from_vec(out, &[n, classes])
 }
 
-/// A 10×10 confusion matrix (rows: true label, columns: prediction) as text.
-pub fn confusion_table(labels: &[u8], preds: &[usize]) -> String {
-    let mut m = [[0usize; 10]; 10];
+/// A K×K confusion matrix (rows: true label, columns: prediction) as text.
+pub fn confusion_table(labels: &[u8], preds: &[usize], k: usize) -> String {
+    let mut m = vec![vec![0usize; k]; k];
     for (&l, &p) in labels.iter().zip(preds) {
-        m[l as usize][p.min(9)] += 1;
+        m[(l as usize).min(k - 1)][p.min(k - 1)] += 1;
     }
     let mut s = String::from("true\\pred");
-    for p in 0..10 {
+    for p in 0..k {
         s += &format!("{p:>6}");
     }
     for (l, row) in m.iter().enumerate() {

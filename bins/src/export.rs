@@ -63,7 +63,7 @@ fn load(path: &Path) -> Result<(TrainConfig, Model, Checkpoint), CliError> {
     })?;
     let variant =
         run::parse_variant(&cfg.dataset).map_err(|e| msg(format!("checkpoint {file}: {e}")))?;
-    let mut model = stn::build_model(&cfg.model, run::input_side(variant), cfg.seed)
+    let mut model = run::build(&cfg.model, variant, cfg.seed)
         .map_err(|e| msg(format!("checkpoint {file}: {e}")))?;
     ck.restore_params(&mut model.params_mut())?;
     Ok((cfg, model, ck))

@@ -11,12 +11,14 @@ mod export;
 mod onnx;
 mod recipe;
 mod reproduce;
+mod reproduce_addition;
 mod run;
 mod slurm;
 mod snapshot;
 mod timeline;
 mod train;
 mod viz;
+mod viz_parallel;
 mod viz_pick;
 mod weights;
 
@@ -72,10 +74,10 @@ pub struct EvalArgs {
     /// The model the --weights file holds (fcn, cnn, st-fcn-aff, ...).
     #[arg(long, requires = "weights")]
     pub model: Option<String>,
-    /// Also write the logits (N×10) to this .npy file.
+    /// Also write the logits (N×classes) to this .npy file.
     #[arg(long)]
     pub save_logits: Option<PathBuf>,
-    /// Also write the test images evaluated (N×1×S×S) to this .npy file.
+    /// Also write the test images evaluated (N×C×S×S) to this .npy file.
     #[arg(long)]
     pub save_inputs: Option<PathBuf>,
     /// Evaluate on another data set than the one trained on.
@@ -140,7 +142,7 @@ pub struct InfoArgs {
     /// List every model name, generated from the transform registry, and exit.
     #[arg(long)]
     pub list: bool,
-    /// Data set, which sets the input size (mnist, r, rts, p, e, tc).
+    /// Data set, which sets the input size and classes (mnist, r, rts, p, e, tc, addition).
     #[arg(long, default_value = "rts")]
     pub dataset: String,
 }
@@ -151,9 +153,10 @@ fn info(args: &InfoArgs) -> Result<(), CliError> {
         return Ok(());
     };
     let variant = run::parse_variant(&args.dataset)?;
-    let side = run::input_side(variant);
-    let model = run::build(name, side, 0)?;
-    print!("{}", layers::layer_table(&model, &[1, 1, side, side]));
+    let spec = run::input_spec(variant);
+    let model = run::build(name, variant, 0)?;
+    let (c, side) = (spec.channels, spec.side);
+    print!("{}", layers::layer_table(&model, &[1, c, side, side]));
     Ok(())
 }
 
@@ -166,7 +169,7 @@ fn model_list() -> String {
         let t = name
             .rsplit_once('-')
             .and_then(|(_, t)| stn::transforms::lookup(t))
-            .filter(|_| name.starts_with("st-"));
+            .filter(|_| name.starts_with("st-") || name.starts_with("2st-"));
         let what = t.map_or("no transformer", |r| r.summary);
         let paper = if stn::PAPER_MODELS.contains(&name.as_str()) {
             "  [Table 1]"

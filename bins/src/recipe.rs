@@ -83,6 +83,7 @@ pub const RECIPES: [Recipe; 2] = [
 /// the slowest models by 3–7×.
 pub fn full_epochs(dataset: &str, model: &str) -> u64 {
     match (dataset.to_ascii_lowercase().as_str(), model) {
+        ("addition", m) => crate::reproduce_addition::full_epochs(m),
         ("rts", "cnn") => 25,
         ("tc", "cnn") => 10,
         ("rts" | "tc", _) => 50,

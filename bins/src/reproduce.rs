@@ -20,6 +20,8 @@ use std::time::Instant;
 pub enum ReproduceCommand {
     /// Table 1: % test error on distorted MNIST (R, RTS, P, E) and TC.
     Table1(Table1Args),
+    /// Appendix A.1: % test error on MNIST addition (two transformers in parallel).
+    Addition(crate::reproduce_addition::AdditionArgs),
 }
 
 /// Arguments of `warpgrad reproduce table1`.
@@ -145,7 +147,7 @@ fn epochs(budget: &str, dataset: &str, model: &str) -> Result<u64, CliError> {
 
 /// Epochs between evaluations of the test set: about ten evaluations a run,
 /// so that evaluating costs under 5% of a long run.
-fn eval_every(epochs: u64) -> u64 {
+pub(crate) fn eval_every(epochs: u64) -> u64 {
     (epochs / 10).max(1)
 }
 
@@ -159,12 +161,14 @@ fn default_models(dataset: &str) -> Vec<String> {
 }
 
 /// One run of the matrix.
-struct Cell {
-    dataset: String,
-    model: String,
-    seed: u64,
-    dir: PathBuf,
-    args: Vec<String>,
+pub(crate) struct Cell {
+    pub dataset: String,
+    pub model: String,
+    pub seed: u64,
+    /// The run folder.
+    pub dir: PathBuf,
+    /// The `warpgrad train` arguments of the run.
+    pub args: Vec<String>,
 }
 
 fn cells(a: &Table1Args) -> Result<Vec<Cell>, CliError> {
@@ -227,7 +231,7 @@ enum TrainOnly {
     Train(TrainArgs),
 }
 
-fn train_args(words: &[String]) -> Result<TrainArgs, CliError> {
+pub(crate) fn train_args(words: &[String]) -> Result<TrainArgs, CliError> {
     let argv = std::iter::once("warpgrad".to_string()).chain(words.iter().cloned());
     let TrainOnly::Train(a) = TrainLine::try_parse_from(argv)
         .map_err(|e| msg(format!("internal: bad train arguments: {e}")))?
@@ -237,7 +241,10 @@ fn train_args(words: &[String]) -> Result<TrainArgs, CliError> {
 
 /// `warpgrad reproduce`.
 pub fn run(c: &ReproduceCommand) -> Result<(), CliError> {
-    let ReproduceCommand::Table1(a) = c;
+    let a = match c {
+        ReproduceCommand::Table1(a) => a,
+        ReproduceCommand::Addition(a) => return crate::reproduce_addition::run(a),
+    };
     let cells = cells(a)?;
     if a.print_commands {
         let exe = "warpgrad";
@@ -289,24 +296,25 @@ pub fn run(c: &ReproduceCommand) -> Result<(), CliError> {
 }
 
 /// Results of one finished run.
-struct Done {
-    error: f64,
-    epochs: u64,
+pub(crate) struct Done {
+    pub error: f64,
+    pub epochs: u64,
     /// "1 thread, avx2": how the run was timed.
-    timed: String,
-    wall_s: f64,
-    rate: f64,
+    pub timed: String,
+    pub wall_s: f64,
+    pub rate: f64,
 }
 
 /// Where a finished run's small files are kept with the results (committed,
 /// unlike the run folders with their checkpoints).
 fn archive_dir(a: &Table1Args, c: &Cell) -> PathBuf {
+    archive_dir_in(&a.results, "table1", &a.budget, c)
+}
+
+/// `<results>/runs/<table>/<budget>/<run folder name>`.
+pub(crate) fn archive_dir_in(results: &Path, table: &str, budget: &str, c: &Cell) -> PathBuf {
     let name = c.dir.file_name().map(PathBuf::from).unwrap_or_default();
-    a.results
-        .join("runs")
-        .join("table1")
-        .join(&a.budget)
-        .join(name)
+    results.join("runs").join(table).join(budget).join(name)
 }
 
 /// Files of a finished run copied to its archive folder.
@@ -315,8 +323,12 @@ const ARCHIVED: [&str; 3] = [RESULTS_FILE, crate::train::METRICS_FILE, "config.j
 /// Copies a finished run's results, metrics and configuration into its
 /// archive folder.
 fn archive(a: &Table1Args, c: &Cell) -> Result<(), CliError> {
-    let to = archive_dir(a, c);
-    fs::create_dir_all(&to).map_err(|e| msg(format!("cannot create {}: {e}", to.display())))?;
+    archive_to(&archive_dir(a, c), c)
+}
+
+/// Copies a finished run's results, metrics and configuration into `to`.
+pub(crate) fn archive_to(to: &Path, c: &Cell) -> Result<(), CliError> {
+    fs::create_dir_all(to).map_err(|e| msg(format!("cannot create {}: {e}", to.display())))?;
     for f in ARCHIVED {
         let text = fs::read_to_string(c.dir.join(f))
             .map_err(|e| msg(format!("cannot read {}: {e}", c.dir.join(f).display())))?;
@@ -327,8 +339,13 @@ fn archive(a: &Table1Args, c: &Cell) -> Result<(), CliError> {
 
 /// The results of a finished run: from its run folder, or from its archive.
 fn read_result(a: &Table1Args, c: &Cell) -> Option<Done> {
+    read_result_in(c, &archive_dir(a, c))
+}
+
+/// The results of a finished run: from its run folder, or from `archive`.
+pub(crate) fn read_result_in(c: &Cell, archive: &Path) -> Option<Done> {
     let text = fs::read_to_string(c.dir.join(RESULTS_FILE))
-        .or_else(|_| fs::read_to_string(archive_dir(a, c).join(RESULTS_FILE)))
+        .or_else(|_| fs::read_to_string(archive.join(RESULTS_FILE)))
         .ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     Some(Done {
@@ -345,7 +362,7 @@ fn read_result(a: &Table1Args, c: &Cell) -> Option<Done> {
 }
 
 /// Mean and sample standard deviation of the errors, and the mean wall time.
-fn summary(runs: &[Done]) -> (f64, f64, f64) {
+pub(crate) fn summary(runs: &[Done]) -> (f64, f64, f64) {
     let n = runs.len() as f64;
     let mean = runs.iter().map(|r| r.error).sum::<f64>() / n;
     let std = if runs.len() > 1 {
@@ -357,7 +374,7 @@ fn summary(runs: &[Done]) -> (f64, f64, f64) {
 }
 
 /// "mean ± std" over several runs, the value alone for one.
-fn ours(runs: &[Done]) -> String {
+pub(crate) fn ours(runs: &[Done]) -> String {
     let (mean, std, _) = summary(runs);
     if runs.len() > 1 {
         format!("{mean:.2} ± {std:.2}")
@@ -378,7 +395,7 @@ fn timed(runs: &[Done]) -> String {
 }
 
 /// The number of runs a written `table1.csv` counts (0 if there is none).
-fn runs_in_csv(path: &Path) -> usize {
+pub(crate) fn runs_in_csv(path: &Path) -> usize {
     let text = fs::read_to_string(path).unwrap_or_default();
     text.lines()
         .skip(1)
@@ -388,6 +405,16 @@ fn runs_in_csv(path: &Path) -> usize {
 
 /// Prints the predicted machine time of each run of the matrix and in all.
 fn estimate(a: &Table1Args, cells: &[Cell]) -> Result<(), CliError> {
+    estimate_cells(cells, a.threads, &|c| read_result(a, c))
+}
+
+/// Prints the predicted machine time of each run of `cells` and in all, from
+/// the images/s of a finished run (`read`) or measured now.
+pub(crate) fn estimate_cells(
+    cells: &[Cell],
+    threads: Option<usize>,
+    read: &dyn Fn(&Cell) -> Option<Done>,
+) -> Result<(), CliError> {
     let mut total = 0.0;
     let mut rates: Vec<((String, String), f64, &str)> = Vec::new();
     println!("| data set | model | seed | epochs | images/s | source | hours |");
@@ -401,12 +428,9 @@ fn estimate(a: &Table1Args, cells: &[Cell]) -> Result<(), CliError> {
         let (rate, source) = match known {
             Some(r) => r,
             None => {
-                let r = match read_result(a, c) {
+                let r = match read(c) {
                     Some(d) if d.rate > 0.0 => (d.rate, "finished run"),
-                    _ => (
-                        measure_rate(&c.dataset, &c.model, a.threads)?,
-                        "measured now",
-                    ),
+                    _ => (measure_rate(&c.dataset, &c.model, threads)?, "measured now"),
                 };
                 rates.push((key, r.0, r.1));
                 r
@@ -430,7 +454,7 @@ fn estimate(a: &Table1Args, cells: &[Cell]) -> Result<(), CliError> {
     println!(
         "\n{} runs: {total:.1} hours of machine time at {} threads a run ({})",
         cells.len(),
-        a.threads.map_or(rayon::current_num_threads(), |t| t),
+        threads.map_or(rayon::current_num_threads(), |t| t),
         stn::sampler::kernel_build()
     );
     Ok(())
@@ -438,7 +462,11 @@ fn estimate(a: &Table1Args, cells: &[Cell]) -> Result<(), CliError> {
 
 /// Training images per second of a model on a data set, from a few timed
 /// steps of batch 64 after two warm-up steps.
-fn measure_rate(dataset: &str, model: &str, threads: Option<usize>) -> Result<f64, CliError> {
+pub(crate) fn measure_rate(
+    dataset: &str,
+    model: &str,
+    threads: Option<usize>,
+) -> Result<f64, CliError> {
     eprintln!("measuring {model} on {dataset}...");
     engine::parallel::in_pool(threads, || time_steps(dataset, model))
 }
@@ -448,8 +476,7 @@ fn time_steps(dataset: &str, model: &str) -> Result<f64, CliError> {
     use engine::{Tape, Var};
     use layers::{Ctx, Module, Optimizer};
     let variant = crate::run::parse_variant(dataset)?;
-    let side = crate::run::input_side(variant);
-    let mut net = crate::run::build(model, side, 1)?;
+    let mut net = crate::run::build(model, variant, 1)?;
     let (train, _) = crate::run::load_splits(&crate::run::data_dir(&None), Some(640), Some(1))?;
     let data = datasets::DistortedMnist::new(variant, &train, &train, 1);
     let mut opt = layers::Adam::new();

@@ -25,9 +25,18 @@ pub fn input_side(v: Variant) -> usize {
     v.side(&datasets::Distortions::default())
 }
 
-/// Builds a model by name with weights from `seed`.
-pub fn build(model: &str, side: usize, seed: u64) -> Result<Model, CliError> {
-    Ok(stn::build_model(model, side, seed)?)
+/// Channels, side and classes of a variant's images (default parameters).
+pub fn input_spec(v: Variant) -> stn::InputSpec {
+    stn::InputSpec {
+        channels: v.channels(),
+        side: input_side(v),
+        classes: v.classes(),
+    }
+}
+
+/// Builds a model by name for a data set's images, with weights from `seed`.
+pub fn build(model: &str, variant: Variant, seed: u64) -> Result<Model, CliError> {
+    Ok(stn::build_model_for(model, input_spec(variant), seed)?)
 }
 
 /// The MNIST folder: the given one, or the repository's `data/mnist`.
@@ -150,7 +159,7 @@ pub fn load_checkpoint_model(path: &Path) -> Result<(TrainConfig, Model, Checkpo
         ))
     })?;
     let variant = parse_variant(&cfg.dataset)?;
-    let mut model = build(&cfg.model, input_side(variant), cfg.seed)?;
+    let mut model = build(&cfg.model, variant, cfg.seed)?;
     ck.restore_params(&mut model.params_mut())?;
     Ok((cfg, model, ck))
 }

@@ -236,9 +236,8 @@ fn splits(args: &TrainArgs) -> Result<Splits, CliError> {
 pub fn run(args: &TrainArgs) -> Result<(), CliError> {
     args.validate()?;
     let variant = run::parse_variant(&args.dataset)?;
-    let side = run::input_side(variant);
     // Check the model name and the run folder before loading any data.
-    run::build(&args.model, side, args.seed)?;
+    run::build(&args.model, variant, args.seed)?;
     let out = args.out_dir();
     let has_run = out.join(CHECKPOINT_FILE).exists() || out.join(RESULTS_FILE).exists();
     if args.resume && !has_run {
@@ -292,11 +291,10 @@ fn train_run(
     data: &Splits,
 ) -> Result<(), CliError> {
     let variant = run::parse_variant(&cfg.dataset)?;
-    let side = run::input_side(variant);
     let cfg_json = serde_json::to_string(cfg).map_err(|e| msg(e.to_string()))?;
     let ck_path = out.join(CHECKPOINT_FILE);
     let metrics_path = out.join(METRICS_FILE);
-    let mut model = run::build(&cfg.model, side, cfg.seed)?;
+    let mut model = run::build(&cfg.model, variant, cfg.seed)?;
     let mut opt = cfg.optimizer();
     let mut ema = (cfg.ema > 0.0).then(|| Ema::new(cfg.ema));
     let mut at = Progress {

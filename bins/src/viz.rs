@@ -259,6 +259,9 @@ pub fn run(a: &crate::VizArgs) -> Result<(), CliError> {
         .as_ref()
         .ok_or_else(|| msg("--checkpoint (or --timeline) is needed"))?;
     let (cfg, model, ck) = run::load_checkpoint_model(ck_path)?;
+    if crate::viz_parallel::handles(&model) {
+        return crate::viz_parallel::run(a, &cfg, &model, &ck);
+    }
     let variant = run::parse_variant(&cfg.dataset)?;
     let (batch, indices) = choose(a, &model, variant)?;
     std::fs::create_dir_all(&a.out)

@@ -15,10 +15,21 @@ use std::path::Path;
 use stn::Model;
 
 /// What the θ of a transform means, for the files' metadata.
+/// With several transformers, each one's layout after its name.
 pub fn theta_layout(model: &Model) -> String {
-    let Some(st) = model.transformer() else {
-        return "none (no spatial transformer)".into();
-    };
+    match model.transformers().as_slice() {
+        [] => "none (no spatial transformer)".into(),
+        [st] => layout_of(st),
+        sts => sts
+            .iter()
+            .map(|st| format!("{}: {}", st.name(), layout_of(st)))
+            .collect::<Vec<_>>()
+            .join(" | "),
+    }
+}
+
+/// What the θ of one transformer means.
+fn layout_of(st: &stn::SpatialTransformer) -> String {
     let t = st.transform();
     let [h, w] = st.out_hw();
     let what = match t.name() {
@@ -44,7 +55,10 @@ pub fn metadata(model: &Model, dataset: &str, step: u64, epoch: u64) -> Vec<(Str
     [
         ("model", model.name().to_string()),
         ("dataset", dataset.to_string()),
-        ("input_size", format!("1x{side}x{side}")),
+        (
+            "input_size",
+            format!("{}x{side}x{side}", model.input().channels),
+        ),
         ("warpgrad_version", env!("CARGO_PKG_VERSION").to_string()),
         ("theta_layout", theta_layout(model)),
         ("step", step.to_string()),
@@ -175,6 +189,30 @@ mod tests {
             m["theta_layout"].contains("4×4 control points"),
             "{}",
             m["theta_layout"]
+        );
+    }
+
+    #[test]
+    fn two_transformer_models_round_trip_with_each_layout() {
+        let spec = stn::InputSpec {
+            channels: 2,
+            side: 42,
+            classes: 19,
+        };
+        let a = stn::build_model_for("2st-fcn-proj", spec, 4).unwrap();
+        let meta = metadata(&a, "addition", 3, 1);
+        let bytes = to_bytes(&a, &meta).unwrap();
+        let mut b = stn::build_model_for("2st-fcn-proj", spec, 5).unwrap();
+        load_into(&mut b, &bytes, Path::new("m.safetensors")).unwrap();
+        for (p, q) in a.params().iter().zip(b.params()) {
+            assert_eq!(p.value, q.value, "{}", p.name);
+        }
+        let m = read_metadata(&bytes, Path::new("m.safetensors")).unwrap();
+        assert_eq!(m["input_size"], "2x42x42");
+        let t = &m["theta_layout"];
+        assert!(
+            t.starts_with("st1: [h11") && t.contains(" | st2: [h11"),
+            "{t}"
         );
     }
 

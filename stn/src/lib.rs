@@ -35,6 +35,7 @@
 // it): the sampler's AVX2/AVX-512 kernels. Every block carries a SAFETY comment.
 #![allow(unsafe_code)]
 
+pub mod addition_models;
 pub mod affine_grid;
 pub mod fused;
 pub mod grid;
@@ -49,7 +50,10 @@ pub mod transforms;
 pub use affine_grid::{affine_grid, affine_grid_backward};
 pub use fused::{affine_sample, point_map_sample, projective_sample};
 pub use layer::{ParallelTransformers, SpatialTransformer, LOC_GROUP};
-pub use models::{build_model, model_help, model_names, Model, UnknownModel, PAPER_MODELS};
+pub use models::{
+    build_model, build_model_for, model_help, model_names, InputSpec, Model, UnknownModel,
+    PAPER_MODELS,
+};
 pub use point_map::PointMap;
 pub use sampler::{
     grid_sample, grid_sample_backward, grid_sample_backward_masked, Mode, Padding, SampleOptions,

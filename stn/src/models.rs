@@ -19,8 +19,16 @@
 //! On the larger canvases (RTS 42×42, TC 60×60) the transformer outputs 56×56
 //! and is average-pooled ×2 (the transformer zooms in, then downsamples), so
 //! the classifier always sees 28×28; the plain FCN and CNN see the canvas.
+//!
+//! `2st-fcn-*` and `2st-cnn-*` put two transformers in parallel (MNIST
+//! addition, appendix A.1). They, and the transformer models and the FCN on
+//! inputs with several channels, are built in [`crate::addition_models`]
+//! (where the transformers sample 28×28 directly). Inputs with several
+//! channels or other than 10 classes are described by an [`InputSpec`]
+//! ([`build_model_for`]); [`build_model`] is the 1-channel, 10-class case of
+//! Table 1.
 
-use crate::layer::SpatialTransformer;
+use crate::layer::{ParallelTransformers, SpatialTransformer};
 use crate::transforms::{lookup, REGISTRY};
 use crate::SampleOptions;
 use engine::rng::seeded;
@@ -51,6 +59,7 @@ pub fn model_names() -> Vec<String> {
     for kind in ["fcn", "cnn"] {
         v.extend(REGISTRY.iter().map(|r| format!("st-{kind}-{}", r.short)));
     }
+    v.extend(crate::addition_models::parallel_model_names());
     v
 }
 
@@ -67,7 +76,7 @@ pub fn model_help() -> String {
         })
         .collect();
     format!(
-        "Model: fcn, cnn, st-fcn-<t> or st-cnn-<t> with the transform <t> one of {} (`warpgrad info --list`)",
+        "Model: fcn, cnn, st-fcn-<t> or st-cnn-<t> (2st-fcn-<t>, 2st-cnn-<t>: two transformers in parallel) with the transform <t> one of {} (`warpgrad info --list`)",
         ts.join(", ")
     )
 }
@@ -92,14 +101,38 @@ impl fmt::Display for UnknownModel {
 
 impl std::error::Error for UnknownModel {}
 
-/// A classifier of single-channel square images, optionally behind a
-/// spatial transformer.
+/// What a model takes and predicts: C×S×S images, K classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputSpec {
+    /// Channels of the input images.
+    pub channels: usize,
+    /// Side of the square input images.
+    pub side: usize,
+    /// Number of classes.
+    pub classes: usize,
+}
+
+impl InputSpec {
+    /// Single-channel `side`×`side` digits, 10 classes (Table 1).
+    pub fn mnist(side: usize) -> InputSpec {
+        InputSpec {
+            channels: 1,
+            side,
+            classes: 10,
+        }
+    }
+}
+
+/// A classifier of square images, optionally behind a spatial transformer
+/// or several in parallel.
 pub struct Model {
-    name: String,
-    side: usize,
-    st: Option<SpatialTransformer>,
-    pool: Option<AvgPool2d>,
-    classifier: Sequential,
+    pub(crate) name: String,
+    pub(crate) input: InputSpec,
+    pub(crate) st: Option<SpatialTransformer>,
+    /// Transformers in parallel (the `2st-*` models), in place of `st`.
+    pub(crate) parallel: Option<ParallelTransformers>,
+    pub(crate) pool: Option<AvgPool2d>,
+    pub(crate) classifier: Sequential,
 }
 
 /// Side after a valid k×k convolution then a 2×2 max-pool.
@@ -112,36 +145,48 @@ fn conv_pool(side: usize, k: usize) -> usize {
     conv / 2
 }
 
-/// The paper's CNN classifier for `side`×`side` inputs.
-fn cnn(side: usize, rng: &mut engine::rng::Rng) -> Sequential {
+/// The paper's CNN classifier for `c`×`side`×`side` inputs and `k` classes.
+pub(crate) fn cnn(c: usize, side: usize, k: usize, rng: &mut engine::rng::Rng) -> Sequential {
     let f = conv_pool(conv_pool(side, 9), 7);
     Sequential::new()
-        .push(Conv2d::new("conv1", 1, 32, 9, rng))
+        .push(Conv2d::new("conv1", c, 32, 9, rng))
         .push(ReLU)
         .push(MaxPool2d::new(2))
         .push(Conv2d::new("conv2", 32, 64, 7, rng))
         .push(ReLU)
         .push(MaxPool2d::new(2))
         .push(Flatten)
-        .push(Linear::new("fc", 64 * f * f, 10, rng))
+        .push(Linear::new("fc", 64 * f * f, k, rng))
 }
 
-/// The FCN classifier for `side`×`side` inputs.
-/// Hidden units scale as 128·(28/side)², so the FCN keeps about 100–120k
-/// parameters on every canvas, like the other models (as in the paper).
-fn fcn(side: usize, rng: &mut engine::rng::Rng) -> Sequential {
-    let h = (128 * CLASSIFIER_SIDE * CLASSIFIER_SIDE / (side * side)).max(16);
+/// Hidden units of the FCN classifier of `side`×`side` inputs:
+/// 128·(28/side)², so the single-channel FCN keeps about 100–120k parameters
+/// on every canvas, like the other models (as in the paper).
+pub(crate) fn fcn_hidden(side: usize) -> usize {
+    (128 * CLASSIFIER_SIDE * CLASSIFIER_SIDE / (side * side)).max(16)
+}
+
+/// The FCN classifier for `c`×`side`×`side` inputs, `h` hidden units and
+/// `k` classes.
+pub(crate) fn fcn(
+    c: usize,
+    side: usize,
+    h: usize,
+    k: usize,
+    rng: &mut engine::rng::Rng,
+) -> Sequential {
     Sequential::new()
         .push(Flatten)
-        .push(Linear::new("fc1", side * side, h, rng))
+        .push(Linear::new("fc1", c * side * side, h, rng))
         .push(ReLU)
         .push(Linear::new("fc2", h, h, rng))
         .push(ReLU)
-        .push(Linear::new("fc3", h, 10, rng))
+        .push(Linear::new("fc3", h, k, rng))
 }
 
-/// The ST-CNN localisation net; returns it and its number of features.
-fn cnn_loc(side: usize, rng: &mut engine::rng::Rng) -> (Sequential, usize) {
+/// The ST-CNN localisation net of `c`-channel inputs; returns it and its
+/// number of features.
+pub(crate) fn cnn_loc(c: usize, side: usize, rng: &mut engine::rng::Rng) -> (Sequential, usize) {
     // max-pool 2, conv 5 + max-pool 2, then a last conv 5 with no pool.
     let f = conv_pool(side / 2, 5);
     assert!(
@@ -151,7 +196,7 @@ fn cnn_loc(side: usize, rng: &mut engine::rng::Rng) -> (Sequential, usize) {
     let f = f - 4;
     let net = Sequential::new()
         .push(MaxPool2d::new(2))
-        .push(Conv2d::new("conv1", 1, 20, 5, rng))
+        .push(Conv2d::new("conv1", c, 20, 5, rng))
         .push(ReLU)
         .push(MaxPool2d::new(2))
         .push(Conv2d::new("conv2", 20, 20, 5, rng))
@@ -162,21 +207,33 @@ fn cnn_loc(side: usize, rng: &mut engine::rng::Rng) -> (Sequential, usize) {
     (net, 50)
 }
 
-/// The ST-FCN localisation net; returns it and its number of features.
-fn fcn_loc(side: usize, rng: &mut engine::rng::Rng) -> (Sequential, usize) {
+/// The ST-FCN localisation net of `c`-channel inputs; returns it and its
+/// number of features.
+pub(crate) fn fcn_loc(c: usize, side: usize, rng: &mut engine::rng::Rng) -> (Sequential, usize) {
     let net = Sequential::new()
         .push(Flatten)
-        .push(Linear::new("fc1", side * side, 32, rng))
+        .push(Linear::new("fc1", c * side * side, 32, rng))
         .push(ReLU)
         .push(Linear::new("fc2", 32, 32, rng))
         .push(ReLU);
     (net, 32)
 }
 
-/// Builds a model by name for `side`×`side` single-channel inputs, with
-/// weights drawn from `seed`.
+/// Builds a model by name for `side`×`side` single-channel inputs and 10
+/// classes, with weights drawn from `seed`.
 pub fn build_model(name: &str, side: usize, seed: u64) -> Result<Model, UnknownModel> {
+    build_model_for(name, InputSpec::mnist(side), seed)
+}
+
+/// Builds a model by name for the inputs and classes of `input`, with
+/// weights drawn from `seed`. Single-channel 10-class inputs give exactly
+/// [`build_model`]'s models.
+pub fn build_model_for(name: &str, input: InputSpec, seed: u64) -> Result<Model, UnknownModel> {
+    if let Some(m) = crate::addition_models::build(name, input, seed)? {
+        return Ok(m);
+    }
     let unknown = || UnknownModel(name.to_string());
+    let (c, side, k) = (input.channels, input.side, input.classes);
     let mut rng = seeded(seed);
     let (kind, transform) = match name {
         "fcn" | "cnn" => (name, None),
@@ -194,9 +251,9 @@ pub fn build_model(name: &str, side: usize, seed: u64) -> Result<Model, UnknownM
         Some(t) => {
             let transform = (t.make)();
             let (loc, feats) = if kind == "cnn" {
-                cnn_loc(side, &mut rng)
+                cnn_loc(c, side, &mut rng)
             } else {
-                fcn_loc(side, &mut rng)
+                fcn_loc(c, side, &mut rng)
             };
             // Zoom in on large canvases, then average-pool ×2 (appendix A).
             let big = side > CLASSIFIER_SIDE;
@@ -214,15 +271,16 @@ pub fn build_model(name: &str, side: usize, seed: u64) -> Result<Model, UnknownM
         }
     };
     let mut classifier = if kind == "cnn" {
-        cnn(cls_side, &mut rng)
+        cnn(c, cls_side, k, &mut rng)
     } else {
-        fcn(cls_side, &mut rng)
+        fcn(c, cls_side, fcn_hidden(cls_side), k, &mut rng)
     };
     classifier.add_prefix("cls");
     let model = Model {
         name: name.to_string(),
-        side,
+        input,
         st,
+        parallel: None,
         pool,
         classifier,
     };
@@ -238,12 +296,47 @@ impl Model {
 
     /// Side of the input images.
     pub fn side(&self) -> usize {
-        self.side
+        self.input.side
     }
 
-    /// The spatial transformer, if the model has one.
+    /// Channels, side and classes of the model.
+    pub fn input(&self) -> InputSpec {
+        self.input
+    }
+
+    /// The spatial transformer, if the model has exactly one.
     pub fn transformer(&self) -> Option<&SpatialTransformer> {
         self.st.as_ref()
+    }
+
+    /// Every spatial transformer of the model: none, its one, or the
+    /// parallel ones in the order their outputs are concatenated.
+    pub fn transformers(&self) -> Vec<&SpatialTransformer> {
+        match (&self.st, &self.parallel) {
+            (Some(st), _) => vec![st],
+            (None, Some(p)) => p.branches().iter().collect(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// The forward pass, also returning each transformer's θ and output V
+    /// (in the order of [`Model::transformers`]; empty without any).
+    pub fn forward_branches(&self, x: &Var, ctx: &Ctx) -> (Var, Vec<(Var, Var)>) {
+        let parts: Vec<(Var, Var)> = self
+            .transformers()
+            .iter()
+            .map(|st| {
+                let theta = st.theta(x, ctx);
+                let v = st.sample(x, &theta);
+                (theta, v)
+            })
+            .collect();
+        let h = match parts.len() {
+            0 => x.clone(),
+            1 => parts[0].1.clone(),
+            _ => Var::concat(&parts.iter().map(|p| &p.1).collect::<Vec<_>>(), 1),
+        };
+        (self.classify(&h, ctx), parts)
     }
 
     /// The part after the transformer: average pool (if any) and classifier,
@@ -258,8 +351,13 @@ impl Model {
         self.classifier.forward(&h, ctx)
     }
 
-    /// The forward pass, also returning the transformer's output and θ.
+    /// The forward pass, also returning the transformer's output and θ
+    /// (`None` for models without exactly one transformer: see
+    /// [`Model::forward_branches`]).
     pub fn forward_parts(&self, x: &Var, ctx: &Ctx) -> (Var, Option<(Var, Var)>) {
+        if self.parallel.is_some() {
+            return (self.forward_branches(x, ctx).0, None);
+        }
         let (h, parts) = match &self.st {
             Some(st) => {
                 let theta = st.theta(x, ctx);
@@ -279,12 +377,14 @@ impl Module for Model {
 
     fn params(&self) -> Vec<&Param> {
         let mut parts: Vec<&dyn Module> = self.st.iter().map(|s| s as &dyn Module).collect();
+        parts.extend(self.parallel.iter().map(|p| p as &dyn Module));
         parts.push(&self.classifier);
         layers::gather_params(&parts)
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param> {
         let mut p: Vec<&mut Param> = self.st.iter_mut().flat_map(|s| s.params_mut()).collect();
+        p.extend(self.parallel.iter_mut().flat_map(|s| s.params_mut()));
         p.extend(self.classifier.params_mut());
         p
     }
@@ -302,6 +402,9 @@ impl Module for Model {
         let mut s = input.to_vec();
         if let Some(st) = &self.st {
             s = st.table_rows(&s, rows);
+        }
+        if let Some(p) = &self.parallel {
+            s = p.table_rows(&s, rows);
         }
         if let Some(p) = &self.pool {
             s = p.table_rows(&s, rows);

@@ -1,5 +1,6 @@
 //! The transform registry drives the models: every registered transform
-//! builds as `st-fcn-<t>` and `st-cnn-<t>`, under each of its names.
+//! builds as `st-fcn-<t>` and `st-cnn-<t>` (and `2st-fcn-<t>`, `2st-cnn-<t>`
+//! with two transformers in parallel), under each of its names.
 
 use engine::{Tensor, Var};
 use layers::{Ctx, Module};
@@ -9,7 +10,7 @@ use stn::{build_model, model_names, PAPER_MODELS};
 #[test]
 fn every_generated_model_name_builds_and_runs() {
     let names = model_names();
-    assert_eq!(names.len(), 2 + 2 * REGISTRY.len());
+    assert_eq!(names.len(), 2 + 4 * REGISTRY.len());
     let x = Var::constant(Tensor::uniform(
         &[2, 1, 42, 42],
         0.0,
@@ -19,7 +20,14 @@ fn every_generated_model_name_builds_and_runs() {
     for name in &names {
         let m = build_model(name, 42, 5).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.forward(&x, &Ctx::eval()).shape(), [2, 10], "{name}");
-        if let Some(st) = m.transformer() {
+        let sts = m.transformers();
+        let want = if name.starts_with("2st-") {
+            2
+        } else {
+            usize::from(name.starts_with("st-"))
+        };
+        assert_eq!(sts.len(), want, "{name}");
+        for st in sts {
             let t = name.rsplit('-').next().unwrap();
             assert!(stn::transforms::lookup(t)
                 .unwrap()
@@ -70,7 +78,15 @@ fn table_1_keeps_the_papers_eight_models() {
 
 #[test]
 fn unknown_names_are_errors_listing_the_generated_names() {
-    for bad in ["st-cnn-warp", "st-rnn-aff", "st-cnn", "mlp"] {
+    for bad in [
+        "st-cnn-warp",
+        "st-rnn-aff",
+        "st-cnn",
+        "mlp",
+        "2st-cnn-warp",
+        "2st-mlp-aff",
+        "3st-fcn-aff",
+    ] {
         let e = build_model(bad, 28, 0).err().expect(bad).to_string();
         assert!(e.contains(bad) && e.contains("st-cnn-rotation"), "{e}");
     }

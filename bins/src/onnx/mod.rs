@@ -49,6 +49,12 @@ pub fn export(
     metadata: &[(String, String)],
 ) -> Result<Vec<u8>, CliError> {
     check_opset(opset)?;
+    if model.input().channels != 1 || model.transformers().len() > 1 {
+        return Err(msg(format!(
+            "model {}: ONNX export covers single-channel models with at most one transformer; export it as safetensors",
+            model.name()
+        )));
+    }
     let side = model.side();
     let mut rows = Vec::new();
     let out_shape = model.table_rows(&[1, 1, side, side], &mut rows);

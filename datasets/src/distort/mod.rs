@@ -7,6 +7,7 @@
 //! | P       | 28×28  | scale 0.75–1.0, corners moved by N(0, 5 px), projective warp    |
 //! | E       | 28×28  | scale 0.75–1.0, 4×4 TPS control points moved by N(0, 1.5 px)    |
 //! | TC      | 60×60  | digit at a random position + 6 random 6×6 crops of other digits |
+//! | addition | 2×42×42 | two digits, one per channel, each distorted as RTS; label = sum |
 //!
 //! Every parameter lives in one documented struct per variant ([`rotation`],
 //! [`rts`], [`projective`], [`elastic`], [`clutter`]). The warps map each
@@ -19,6 +20,7 @@
 //! give the same images, and a resumed run sees the same batches. Test sets
 //! use the fixed epoch [`TEST_EPOCH`] with the caller's seed.
 
+pub mod addition;
 pub mod clutter;
 pub mod elastic;
 mod geometry;
@@ -58,6 +60,9 @@ pub enum Variant {
     E,
     /// Translated and cluttered on a 60×60 canvas.
     Tc,
+    /// MNIST addition (appendix A.1): two RTS digits, one per channel, on
+    /// 42×42; the label is their sum (see [`addition`]).
+    Addition,
 }
 
 /// An unknown data-set name.
@@ -68,7 +73,7 @@ impl fmt::Display for UnknownVariant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown dataset '{}': expected one of mnist, r, rts, p, e, tc",
+            "unknown dataset '{}': expected one of mnist, r, rts, p, e, tc, addition",
             self.0
         )
     }
@@ -77,17 +82,18 @@ impl fmt::Display for UnknownVariant {
 impl std::error::Error for UnknownVariant {}
 
 impl Variant {
-    /// Every variant, in the order of the paper's table.
-    pub const ALL: [Variant; 6] = [
+    /// Every variant, in the order of the paper's table, then addition.
+    pub const ALL: [Variant; 7] = [
         Variant::Mnist,
         Variant::R,
         Variant::Rts,
         Variant::P,
         Variant::E,
         Variant::Tc,
+        Variant::Addition,
     ];
 
-    /// Parses a name: mnist, r, rts, p, e, tc (case-insensitive).
+    /// Parses a name: mnist, r, rts, p, e, tc, addition (case-insensitive).
     pub fn parse(name: &str) -> Result<Variant, UnknownVariant> {
         Ok(match name.to_ascii_lowercase().as_str() {
             "mnist" | "plain" => Variant::Mnist,
@@ -96,6 +102,7 @@ impl Variant {
             "p" => Variant::P,
             "e" => Variant::E,
             "tc" => Variant::Tc,
+            "addition" | "add" => Variant::Addition,
             _ => return Err(UnknownVariant(name.to_string())),
         })
     }
@@ -109,15 +116,32 @@ impl Variant {
             Variant::P => "p",
             Variant::E => "e",
             Variant::Tc => "tc",
+            Variant::Addition => "addition",
         }
     }
 
     /// Side of the square images of this variant.
     pub fn side(self, params: &Distortions) -> usize {
         match self {
-            Variant::Rts => params.rts.canvas,
+            Variant::Rts | Variant::Addition => params.rts.canvas,
             Variant::Tc => params.tc.canvas,
             _ => SIDE,
+        }
+    }
+
+    /// Channels of the images of this variant: 2 for addition, else 1.
+    pub fn channels(self) -> usize {
+        match self {
+            Variant::Addition => addition::CHANNELS,
+            _ => 1,
+        }
+    }
+
+    /// Number of classes: 19 for addition (sums 0 to 18), else 10.
+    pub fn classes(self) -> usize {
+        match self {
+            Variant::Addition => addition::CLASSES,
+            _ => crate::mnist::CLASSES,
         }
     }
 
@@ -156,12 +180,14 @@ pub enum Drawn {
     E(elastic::Drawn),
     /// TC.
     Tc(clutter::Drawn),
+    /// Addition: the partner digit and both distortions.
+    Addition(addition::Drawn),
 }
 
 /// A batch of generated samples.
 #[derive(Clone, Debug)]
 pub struct Batch {
-    /// N×1×S×S images in [0, 1].
+    /// N×C×S×S images in [0, 1] (C = [`Variant::channels`]).
     pub images: Tensor,
     /// The N labels.
     pub labels: Vec<u8>,
@@ -254,6 +280,9 @@ impl<'a> DistortedMnist<'a> {
     /// # Panics
     /// If an index is out of range.
     pub fn batch(&self, epoch: u64, indices: &[usize]) -> Batch {
+        if self.variant == Variant::Addition {
+            return addition::batch(self, epoch, indices);
+        }
         let side = self.side();
         let px = side * side;
         let labels = indices.iter().map(|&i| self.source.label(i)).collect();
@@ -329,6 +358,7 @@ impl<'a> DistortedMnist<'a> {
                 d.render(self.source.image(i), self.distractors, p.tc.canvas, img);
                 (None, Drawn::Tc(d))
             }
+            Variant::Addition => unreachable!("addition batches are made by addition::batch"),
         }
     }
 
