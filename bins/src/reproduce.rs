@@ -147,7 +147,7 @@ fn epochs(budget: &str, dataset: &str, model: &str) -> Result<u64, CliError> {
 
 /// Epochs between evaluations of the test set: about ten evaluations a run,
 /// so that evaluating costs under 5% of a long run.
-pub(crate) fn eval_every(epochs: u64) -> u64 {
+fn eval_every(epochs: u64) -> u64 {
     (epochs / 10).max(1)
 }
 
@@ -184,39 +184,112 @@ fn cells(a: &Table1Args) -> Result<Vec<Cell>, CliError> {
             let ep = epochs(&a.budget, &d, &m)?;
             for seed in 1..=a.seeds {
                 let dir = a.runs.join(&a.budget).join(format!("{d}-{m}-s{seed}"));
-                let mut args = vec![
-                    "train".to_string(),
-                    format!("--dataset={d}"),
-                    format!("--model={m}"),
-                    format!("--epochs={ep}"),
-                    format!("--eval-every={}", eval_every(ep)),
-                    format!("--seed={seed}"),
-                    format!("--out={}", dir.display()),
-                    "--resume-or-start".to_string(),
-                ];
-                if let Some(dd) = &a.data_dir {
-                    args.push(format!("--data-dir={}", dd.display()));
-                }
-                if let Some(t) = a.threads {
-                    args.push(format!("--threads={t}"));
-                }
-                if let Some(n) = a.train_size {
-                    args.push(format!("--train-size={n}"));
-                }
-                if let Some(n) = a.test_size {
-                    args.push(format!("--test-size={n}"));
-                }
-                out.push(Cell {
-                    dataset: d.clone(),
-                    model: m.clone(),
-                    seed,
-                    dir,
-                    args,
-                });
+                let run = RunFlags {
+                    data_dir: &a.data_dir,
+                    threads: a.threads,
+                    train_size: a.train_size,
+                    test_size: a.test_size,
+                };
+                out.push(Cell::new(&d, &m, seed, ep, dir, &run));
             }
         }
     }
     Ok(out)
+}
+
+/// The `reproduce` flags that every run's `train` line carries.
+pub(crate) struct RunFlags<'a> {
+    pub data_dir: &'a Option<PathBuf>,
+    pub threads: Option<usize>,
+    pub train_size: Option<usize>,
+    pub test_size: Option<usize>,
+}
+
+impl Cell {
+    /// The run of `model` on `dataset` with `seed` for `epochs`, in `dir`:
+    /// its `warpgrad train` words (resumable either way).
+    pub(crate) fn new(
+        dataset: &str,
+        model: &str,
+        seed: u64,
+        epochs: u64,
+        dir: PathBuf,
+        run: &RunFlags,
+    ) -> Cell {
+        let mut args = vec![
+            "train".to_string(),
+            format!("--dataset={dataset}"),
+            format!("--model={model}"),
+            format!("--epochs={epochs}"),
+            format!("--eval-every={}", eval_every(epochs)),
+            format!("--seed={seed}"),
+            format!("--out={}", dir.display()),
+            "--resume-or-start".to_string(),
+        ];
+        if let Some(dd) = run.data_dir {
+            args.push(format!("--data-dir={}", dd.display()));
+        }
+        if let Some(t) = run.threads {
+            args.push(format!("--threads={t}"));
+        }
+        if let Some(n) = run.train_size {
+            args.push(format!("--train-size={n}"));
+        }
+        if let Some(n) = run.test_size {
+            args.push(format!("--test-size={n}"));
+        }
+        Cell {
+            dataset: dataset.to_string(),
+            model: model.to_string(),
+            seed,
+            dir,
+            args,
+        }
+    }
+}
+
+/// With `collect`, archives the runs finished elsewhere (printed commands,
+/// Slurm), keeping their small files with the results before their folders
+/// can be lost; otherwise trains every run not yet finished (resuming a
+/// stopped one) and archives it.
+pub(crate) fn train_or_collect(
+    collect: bool,
+    cells: &[Cell],
+    finished: &dyn Fn(&Cell) -> Option<Done>,
+    archive: &dyn Fn(&Cell) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    if collect {
+        for c in cells {
+            if c.dir.join(RESULTS_FILE).is_file() {
+                archive(c)?;
+            }
+        }
+        return Ok(());
+    }
+    for (i, c) in cells.iter().enumerate() {
+        if finished(c).is_some() {
+            eprintln!(
+                "[{}/{}] {} done, skipped",
+                i + 1,
+                cells.len(),
+                c.dir.display()
+            );
+            continue;
+        }
+        eprintln!(
+            "[{}/{}] {} {} seed {}",
+            i + 1,
+            cells.len(),
+            c.dataset,
+            c.model,
+            c.seed
+        );
+        let t0 = Instant::now();
+        crate::train::run(&train_args(&c.args)?)?;
+        archive(c)?;
+        eprintln!("    {:.0} s", t0.elapsed().as_secs_f64());
+    }
+    Ok(())
 }
 
 /// Parses `warpgrad train` arguments (the same words `--print-commands` prints).
@@ -231,7 +304,7 @@ enum TrainOnly {
     Train(TrainArgs),
 }
 
-pub(crate) fn train_args(words: &[String]) -> Result<TrainArgs, CliError> {
+fn train_args(words: &[String]) -> Result<TrainArgs, CliError> {
     let argv = std::iter::once("warpgrad".to_string()).chain(words.iter().cloned());
     let TrainOnly::Train(a) = TrainLine::try_parse_from(argv)
         .map_err(|e| msg(format!("internal: bad train arguments: {e}")))?
@@ -259,39 +332,9 @@ pub fn run(c: &ReproduceCommand) -> Result<(), CliError> {
     if let Some(path) = &a.slurm {
         return write_slurm(a, &cells, path);
     }
-    if a.collect {
-        // Runs finished elsewhere (printed commands, Slurm): keep their small
-        // files with the results before their folders can be lost.
-        for c in &cells {
-            if c.dir.join(RESULTS_FILE).is_file() {
-                archive(a, c)?;
-            }
-        }
-    } else {
-        for (i, c) in cells.iter().enumerate() {
-            if read_result(a, c).is_some() {
-                eprintln!(
-                    "[{}/{}] {} done, skipped",
-                    i + 1,
-                    cells.len(),
-                    c.dir.display()
-                );
-                continue;
-            }
-            eprintln!(
-                "[{}/{}] {} {} seed {}",
-                i + 1,
-                cells.len(),
-                c.dataset,
-                c.model,
-                c.seed
-            );
-            let t0 = Instant::now();
-            crate::train::run(&train_args(&c.args)?)?;
-            archive(a, c)?;
-            eprintln!("    {:.0} s", t0.elapsed().as_secs_f64());
-        }
-    }
+    train_or_collect(a.collect, &cells, &|c| read_result(a, c), &|c| {
+        archive(a, c)
+    })?;
     write_table(a, &cells)
 }
 

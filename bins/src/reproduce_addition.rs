@@ -11,16 +11,14 @@
 
 use crate::error::{msg, CliError};
 use crate::reproduce::{
-    archive_dir_in, archive_to, estimate_cells, eval_every, ours, read_result_in, runs_in_csv,
-    summary, train_args, Cell, Done,
+    archive_dir_in, archive_to, estimate_cells, ours, read_result_in, runs_in_csv, summary,
+    train_or_collect, Cell, Done, RunFlags,
 };
-use crate::train::RESULTS_FILE;
 use clap::Args;
 use datasets::Variant;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
-use std::time::Instant;
 
 /// The data set of every run.
 const DATASET: &str = "addition";
@@ -136,35 +134,13 @@ fn cells(a: &AdditionArgs) -> Result<Vec<Cell>, CliError> {
         let ep = epochs(&a.budget, &m)?;
         for seed in 1..=a.seeds {
             let dir = a.runs.join(&a.budget).join(format!("{m}-s{seed}"));
-            let mut args = vec![
-                "train".to_string(),
-                format!("--dataset={DATASET}"),
-                format!("--model={m}"),
-                format!("--epochs={ep}"),
-                format!("--eval-every={}", eval_every(ep)),
-                format!("--seed={seed}"),
-                format!("--out={}", dir.display()),
-                "--resume-or-start".to_string(),
-            ];
-            if let Some(dd) = &a.data_dir {
-                args.push(format!("--data-dir={}", dd.display()));
-            }
-            if let Some(t) = a.threads {
-                args.push(format!("--threads={t}"));
-            }
-            if let Some(n) = a.train_size {
-                args.push(format!("--train-size={n}"));
-            }
-            if let Some(n) = a.test_size {
-                args.push(format!("--test-size={n}"));
-            }
-            out.push(Cell {
-                dataset: DATASET.to_string(),
-                model: m.clone(),
-                seed,
-                dir,
-                args,
-            });
+            let run = RunFlags {
+                data_dir: &a.data_dir,
+                threads: a.threads,
+                train_size: a.train_size,
+                test_size: a.test_size,
+            };
+            out.push(Cell::new(DATASET, &m, seed, ep, dir, &run));
         }
     }
     Ok(out)
@@ -191,30 +167,9 @@ pub fn run(a: &AdditionArgs) -> Result<(), CliError> {
     if a.estimate {
         return estimate_cells(&cells, a.threads, &|c| read_result(a, c));
     }
-    if a.collect {
-        for c in &cells {
-            if c.dir.join(RESULTS_FILE).is_file() {
-                archive_to(&archive_dir(a, c), c)?;
-            }
-        }
-    } else {
-        for (i, c) in cells.iter().enumerate() {
-            if read_result(a, c).is_some() {
-                eprintln!(
-                    "[{}/{}] {} done, skipped",
-                    i + 1,
-                    cells.len(),
-                    c.dir.display()
-                );
-                continue;
-            }
-            eprintln!("[{}/{}] {} seed {}", i + 1, cells.len(), c.model, c.seed);
-            let t0 = Instant::now();
-            crate::train::run(&train_args(&c.args)?)?;
-            archive_to(&archive_dir(a, c), c)?;
-            eprintln!("    {:.0} s", t0.elapsed().as_secs_f64());
-        }
-    }
+    train_or_collect(a.collect, &cells, &|c| read_result(a, c), &|c| {
+        archive_to(&archive_dir(a, c), c)
+    })?;
     write_table(a)
 }
 
