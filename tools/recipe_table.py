@@ -7,9 +7,10 @@ results.json, metrics.jsonl and config.json copied to
 docs/results/runs/recipe/<row>-s<seed>/ (committed; the checkpoints are not),
 then the table is built from the archive, so it can be rebuilt on a machine
 that holds none of the run folders. Every row is compared with the "base"
-row: the starting recipe (today's default without label smoothing), same epochs, same seeds.
+row (or the one --base names): the starting recipe (today's default without
+label smoothing), same epochs, same seeds; the third round's base is "d20".
 
-    python3 tools/recipe_table.py [--runs runs/recipe] [--archive docs/results/runs/recipe]
+    python3 tools/recipe_table.py [--runs runs/recipe] [--archive docs/results/runs/recipe] [--base base]
 """
 
 import argparse
@@ -76,19 +77,19 @@ def mean_std(xs):
     return m, s
 
 
-def table(rows):
-    base = rows.get("base", [{}])[0].get("cfg")
-    out = ["| row | change | seeds | val error % (mean ± std) | per seed | vs base | wall time / run | images/s |",
+def table(rows, name="base"):
+    base = rows.get(name, [{}])[0].get("cfg")
+    out = [f"| row | change | seeds | val error % (mean ± std) | per seed | vs {name} | wall time / run | images/s |",
            "|---|---|---|---|---|---|---|---|"]
-    bm = mean_std([r["err"] for r in rows["base"]])[0] if "base" in rows else None
-    order = ["base"] + [k for k in rows if k != "base"]
+    bm = mean_std([r["err"] for r in rows[name]])[0] if name in rows else None
+    order = [name] + [k for k in rows if k != name]
     for k in order:
         if k not in rows:
             continue
         rs = sorted(rows[k], key=lambda r: r["seed"])
         m, s = mean_std([r["err"] for r in rs])
         std = "" if math.isnan(s) else f" ± {s:.2f}"
-        vs = "" if bm is None or k == "base" else f"{m - bm:+.2f}"
+        vs = "" if bm is None or k == name else f"{m - bm:+.2f}"
         wall = statistics.fmean(r["wall"] for r in rs)
         rate = statistics.fmean(r["rate"] for r in rs)
         per = ", ".join(f"{r['err']:.2f}" for r in rs)
@@ -100,12 +101,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", default="runs/recipe")
     ap.add_argument("--archive", default="docs/results/runs/recipe")
+    ap.add_argument("--base", default="base", help="the row every other row is compared with")
     a = ap.parse_args()
     archive(a.runs, a.archive)
     rows = load(a.archive)
     if not rows:
         sys.exit(f"no finished runs under {a.runs} or {a.archive}")
-    print(table(rows))
+    print(table(rows, a.base))
 
 
 if __name__ == "__main__":

@@ -33,16 +33,36 @@ pub struct Table1Args {
     /// Models (comma-separated); default: the paper's rows (TC: fcn, cnn, st-fcn-aff, st-cnn-aff).
     #[arg(long, value_delimiter = ',')]
     pub models: Option<Vec<String>>,
-    /// Seeds per cell (1, 2, ..., N).
-    #[arg(long, default_value_t = 1)]
-    pub seeds: u64,
-    /// quick (at most ~5 minutes a run on 2 cores) or full (at most ~30).
-    #[arg(long, default_value = "quick")]
-    pub budget: String,
     /// Root folder of the runs.
     #[arg(long, default_value = "runs/table1")]
     pub runs: PathBuf,
-    /// Where to write table1.md and table1.csv.
+    /// Seeds, budget, output and what to do: shared with `reproduce addition`.
+    #[command(flatten)]
+    pub sweep: SweepArgs,
+    // -- Sweeps on Slurm (bins/src/slurm.rs) --
+    /// Write an sbatch job-array script (one run per array task) to FILE
+    /// instead of running; then `sbatch FILE`, and `--collect` when done.
+    #[arg(long, value_name = "FILE")]
+    pub slurm: Option<PathBuf>,
+    /// With --slurm: CPUs per array task (each run's --threads unless given).
+    #[arg(long, default_value_t = 2)]
+    pub slurm_cpus: usize,
+    /// With --slurm: time limit per task (sbatch --time, e.g. 00:40:00).
+    #[arg(long)]
+    pub slurm_time: Option<String>,
+}
+
+/// The options every `reproduce` table shares: which seeds and budget, where
+/// the table goes, and whether to print, estimate, collect or run.
+#[derive(Args, Clone)]
+pub struct SweepArgs {
+    /// Seeds per cell (1, 2, ..., N).
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u64,
+    /// quick (a few minutes a run on 2 cores) or full (at most ~30).
+    #[arg(long, default_value = "quick")]
+    pub budget: String,
+    /// Where to write the table (.md and .csv) and archive the finished runs.
     #[arg(long, default_value = "docs/results")]
     pub results: PathBuf,
     /// Print one `warpgrad train` command per run instead of running them.
@@ -63,18 +83,7 @@ pub struct Table1Args {
     /// Write the table even if it holds fewer finished runs than the one it replaces.
     #[arg(long)]
     pub force: bool,
-    // -- Sweeps on Slurm (bins/src/slurm.rs) --
-    /// Write an sbatch job-array script (one run per array task) to FILE
-    /// instead of running; then `sbatch FILE`, and `--collect` when done.
-    #[arg(long, value_name = "FILE")]
-    pub slurm: Option<PathBuf>,
-    /// With --slurm: CPUs per array task (each run's --threads unless given).
-    #[arg(long, default_value_t = 2)]
-    pub slurm_cpus: usize,
-    /// With --slurm: time limit per task (sbatch --time, e.g. 00:40:00).
-    #[arg(long)]
-    pub slurm_time: Option<String>,
-    /// Train each run on the first N training images only (to try the sweep
+    /// Train each run on the first N training images only (to try the
     /// machinery in seconds; the table is then not the paper's).
     #[arg(long)]
     pub train_size: Option<usize>,
@@ -181,14 +190,14 @@ fn cells(a: &Table1Args) -> Result<Vec<Cell>, CliError> {
             if !stn::PAPER_MODELS.contains(&m.as_str()) {
                 return Err(stn::UnknownModel(m).into());
             }
-            let ep = epochs(&a.budget, &d, &m)?;
-            for seed in 1..=a.seeds {
-                let dir = a.runs.join(&a.budget).join(format!("{d}-{m}-s{seed}"));
+            let ep = epochs(&a.sweep.budget, &d, &m)?;
+            for seed in 1..=a.sweep.seeds {
+                let dir = a.runs.join(&a.sweep.budget).join(format!("{d}-{m}-s{seed}"));
                 let run = RunFlags {
-                    data_dir: &a.data_dir,
-                    threads: a.threads,
-                    train_size: a.train_size,
-                    test_size: a.test_size,
+                    data_dir: &a.sweep.data_dir,
+                    threads: a.sweep.threads,
+                    train_size: a.sweep.train_size,
+                    test_size: a.sweep.test_size,
                 };
                 out.push(Cell::new(&d, &m, seed, ep, dir, &run));
             }
@@ -319,20 +328,20 @@ pub fn run(c: &ReproduceCommand) -> Result<(), CliError> {
         ReproduceCommand::Addition(a) => return crate::reproduce_addition::run(a),
     };
     let cells = cells(a)?;
-    if a.print_commands {
+    if a.sweep.print_commands {
         let exe = "warpgrad";
         for c in &cells {
             println!("{exe} {}", c.args.join(" "));
         }
         return Ok(());
     }
-    if a.estimate {
+    if a.sweep.estimate {
         return estimate(a, &cells);
     }
     if let Some(path) = &a.slurm {
         return write_slurm(a, &cells, path);
     }
-    train_or_collect(a.collect, &cells, &|c| read_result(a, c), &|c| {
+    train_or_collect(a.sweep.collect, &cells, &|c| read_result(a, c), &|c| {
         archive(a, c)
     })?;
     write_table(a, &cells)
@@ -351,7 +360,7 @@ pub(crate) struct Done {
 /// Where a finished run's small files are kept with the results (committed,
 /// unlike the run folders with their checkpoints).
 fn archive_dir(a: &Table1Args, c: &Cell) -> PathBuf {
-    archive_dir_in(&a.results, "table1", &a.budget, c)
+    archive_dir_in(&a.sweep.results, "table1", &a.sweep.budget, c)
 }
 
 /// `<results>/runs/<table>/<budget>/<run folder name>`.
@@ -448,7 +457,7 @@ pub(crate) fn runs_in_csv(path: &Path) -> usize {
 
 /// Prints the predicted machine time of each run of the matrix and in all.
 fn estimate(a: &Table1Args, cells: &[Cell]) -> Result<(), CliError> {
-    estimate_cells(cells, a.threads, &|c| read_result(a, c))
+    estimate_cells(cells, a.sweep.threads, &|c| read_result(a, c))
 }
 
 /// Prints the predicted machine time of each run of `cells` and in all, from
@@ -568,7 +577,7 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
     let (mut done, mut total) = (0, 0);
     for budget in ["full", "quick"] {
         let mut b = a.clone();
-        b.budget = budget.to_string();
+        b.sweep.budget = budget.to_string();
         let cells = cells(&b)?;
         total += cells.len();
         // (dataset, model) → finished runs, in the matrix's order.
@@ -657,19 +666,19 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
             );
         }
     }
-    let md_path = a.results.join("table1.md");
-    let csv_path = a.results.join("table1.csv");
+    let md_path = a.sweep.results.join("table1.md");
+    let csv_path = a.sweep.results.join("table1.csv");
     let before = runs_in_csv(&csv_path);
-    if done == 0 || (done < before && !a.force) {
+    if done == 0 || (done < before && !a.sweep.force) {
         return Err(msg(format!(
             "{} holds {before} finished runs and only {done} are found now (under {} and {}): not overwritten (--force writes it anyway)",
             csv_path.display(),
             a.runs.display(),
-            a.results.join("runs").display()
+            a.sweep.results.join("runs").display()
         )));
     }
-    fs::create_dir_all(&a.results)
-        .map_err(|e| msg(format!("cannot create {}: {e}", a.results.display())))?;
+    fs::create_dir_all(&a.sweep.results)
+        .map_err(|e| msg(format!("cannot create {}: {e}", a.sweep.results.display())))?;
     crate::train::write_atomic(&md_path, &md)?;
     crate::train::write_atomic(&csv_path, &csv)?;
     print!("{md}");
@@ -695,7 +704,7 @@ fn write_slurm(a: &Table1Args, cells: &[Cell], path: &Path) -> Result<(), CliErr
         .map(|c| {
             let mut argv = vec![exe.clone()];
             argv.extend(c.args.iter().cloned());
-            if a.threads.is_none() {
+            if a.sweep.threads.is_none() {
                 argv.push(format!("--threads={}", a.slurm_cpus));
             }
             crate::slurm::SlurmTask {
@@ -705,7 +714,7 @@ fn write_slurm(a: &Table1Args, cells: &[Cell], path: &Path) -> Result<(), CliErr
         })
         .collect();
     let opts = crate::slurm::SlurmOptions {
-        job_name: format!("warpgrad-table1-{}", a.budget),
+        job_name: format!("warpgrad-table1-{}", a.sweep.budget),
         cpus_per_task: a.slurm_cpus,
         time: a.slurm_time.clone(),
         log_dir: here.join(a.runs.join("slurm-logs")),

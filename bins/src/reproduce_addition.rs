@@ -30,43 +30,12 @@ pub struct AdditionArgs {
     /// 2st-fcn-aff/proj/tps) and the two-transformer CNN with the affine transform.
     #[arg(long, value_delimiter = ',')]
     pub models: Option<Vec<String>>,
-    /// Seeds per model (1, 2, ..., N); the paper's comparison wants at least 2.
-    #[arg(long, default_value_t = 1)]
-    pub seeds: u64,
-    /// quick (a few minutes a run on 2 cores) or full (at most ~30).
-    #[arg(long, default_value = "quick")]
-    pub budget: String,
     /// Root folder of the runs.
     #[arg(long, default_value = "runs/addition")]
     pub runs: PathBuf,
-    /// Where to write addition.md and addition.csv.
-    #[arg(long, default_value = "docs/results")]
-    pub results: PathBuf,
-    /// Print one `warpgrad train` command per run instead of running them.
-    #[arg(long)]
-    pub print_commands: bool,
-    /// Only collect finished runs into the table (after running the printed commands elsewhere).
-    #[arg(long)]
-    pub collect: bool,
-    /// Folder with the MNIST files.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Worker threads per run.
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Print the predicted machine time of every run (from images/s measured now, or read from finished runs) instead of running them.
-    #[arg(long)]
-    pub estimate: bool,
-    /// Write the table even if it holds fewer finished runs than the one it replaces.
-    #[arg(long)]
-    pub force: bool,
-    /// Train each run on the first N training images only (to try the
-    /// machinery in seconds; the table is then not the paper's).
-    #[arg(long)]
-    pub train_size: Option<usize>,
-    /// Test each run on the first N test images only.
-    #[arg(long)]
-    pub test_size: Option<usize>,
+    /// Seeds, budget, output and what to do: shared with `reproduce table1`.
+    #[command(flatten)]
+    pub sweep: crate::reproduce::SweepArgs,
 }
 
 /// The paper's MNIST-addition table (% error), as transcribed by secondary
@@ -131,14 +100,14 @@ fn cells(a: &AdditionArgs) -> Result<Vec<Cell>, CliError> {
     for m in models {
         // Checks the name (and that it takes the data set's input).
         crate::run::build(&m, Variant::Addition, 0)?;
-        let ep = epochs(&a.budget, &m)?;
-        for seed in 1..=a.seeds {
-            let dir = a.runs.join(&a.budget).join(format!("{m}-s{seed}"));
+        let ep = epochs(&a.sweep.budget, &m)?;
+        for seed in 1..=a.sweep.seeds {
+            let dir = a.runs.join(&a.sweep.budget).join(format!("{m}-s{seed}"));
             let run = RunFlags {
-                data_dir: &a.data_dir,
-                threads: a.threads,
-                train_size: a.train_size,
-                test_size: a.test_size,
+                data_dir: &a.sweep.data_dir,
+                threads: a.sweep.threads,
+                train_size: a.sweep.train_size,
+                test_size: a.sweep.test_size,
             };
             out.push(Cell::new(DATASET, &m, seed, ep, dir, &run));
         }
@@ -148,7 +117,7 @@ fn cells(a: &AdditionArgs) -> Result<Vec<Cell>, CliError> {
 
 /// The archive folder of a run.
 fn archive_dir(a: &AdditionArgs, c: &Cell) -> PathBuf {
-    archive_dir_in(&a.results, DATASET, &a.budget, c)
+    archive_dir_in(&a.sweep.results, DATASET, &a.sweep.budget, c)
 }
 
 fn read_result(a: &AdditionArgs, c: &Cell) -> Option<Done> {
@@ -158,16 +127,16 @@ fn read_result(a: &AdditionArgs, c: &Cell) -> Option<Done> {
 /// `warpgrad reproduce addition`.
 pub fn run(a: &AdditionArgs) -> Result<(), CliError> {
     let cells = cells(a)?;
-    if a.print_commands {
+    if a.sweep.print_commands {
         for c in &cells {
             println!("warpgrad {}", c.args.join(" "));
         }
         return Ok(());
     }
-    if a.estimate {
-        return estimate_cells(&cells, a.threads, &|c| read_result(a, c));
+    if a.sweep.estimate {
+        return estimate_cells(&cells, a.sweep.threads, &|c| read_result(a, c));
     }
-    train_or_collect(a.collect, &cells, &|c| read_result(a, c), &|c| {
+    train_or_collect(a.sweep.collect, &cells, &|c| read_result(a, c), &|c| {
         archive_to(&archive_dir(a, c), c)
     })?;
     write_table(a)
@@ -193,7 +162,7 @@ fn write_table(a: &AdditionArgs) -> Result<(), CliError> {
     let (mut done, mut total) = (0, 0);
     for budget in ["full", "quick"] {
         let mut b = a.clone();
-        b.budget = budget.to_string();
+        b.sweep.budget = budget.to_string();
         let cells = cells(&b)?;
         total += cells.len();
         // model → finished runs and their seeds, in the selection's order.
@@ -248,19 +217,19 @@ fn write_table(a: &AdditionArgs) -> Result<(), CliError> {
             );
         }
     }
-    let md_path = a.results.join("addition.md");
-    let csv_path = a.results.join("addition.csv");
+    let md_path = a.sweep.results.join("addition.md");
+    let csv_path = a.sweep.results.join("addition.csv");
     let before = runs_in_csv(&csv_path);
-    if done == 0 || (done < before && !a.force) {
+    if done == 0 || (done < before && !a.sweep.force) {
         return Err(msg(format!(
             "{} holds {before} finished runs and only {done} are found now (under {} and {}): not overwritten (--force writes it anyway)",
             csv_path.display(),
             a.runs.display(),
-            a.results.join("runs").join(DATASET).display()
+            a.sweep.results.join("runs").join(DATASET).display()
         )));
     }
-    fs::create_dir_all(&a.results)
-        .map_err(|e| msg(format!("cannot create {}: {e}", a.results.display())))?;
+    fs::create_dir_all(&a.sweep.results)
+        .map_err(|e| msg(format!("cannot create {}: {e}", a.sweep.results.display())))?;
     crate::train::write_atomic(&md_path, &md)?;
     crate::train::write_atomic(&csv_path, &csv)?;
     print!("{md}");
