@@ -2,25 +2,9 @@
 //! sum of the two digits, each channel holds its own digit where it was drawn.
 
 use datasets::distort::Drawn;
-use datasets::{default_data_dir, load_mnist, DistortedMnist, Mnist, Split, Variant, TEST_EPOCH};
-use std::sync::OnceLock;
-
-fn train() -> &'static Mnist {
-    static M: OnceLock<Mnist> = OnceLock::new();
-    M.get_or_init(|| {
-        load_mnist(&default_data_dir(), Split::Train)
-            .unwrap()
-            .take(3000)
-    })
-}
-
-fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
-}
+use datasets::{DistortedMnist, Variant, TEST_EPOCH};
+mod common;
+use common::{centroid, in_pool, train};
 
 fn pair(d: &Drawn) -> &datasets::distort::addition::Drawn {
     match d {
@@ -105,17 +89,6 @@ fn the_label_is_the_sum_of_the_two_digits_and_partners_cover_the_split() {
     // Every sum occurs; the two digits are independent (P(equal) ≈ 0.1).
     assert!(sums.iter().all(|&c| c > 0), "{sums:?}");
     assert!((n / 20..n / 6).contains(&same), "{same} equal pairs of {n}");
-}
-
-/// Centre of mass (x, y) of an S×S image, in pixels.
-fn centroid(img: &[f32], s: usize) -> (f32, f32, f32) {
-    let (mut m, mut x, mut y) = (0.0f32, 0.0f32, 0.0f32);
-    for (k, &v) in img.iter().enumerate() {
-        m += v;
-        x += v * (k % s) as f32;
-        y += v * (k / s) as f32;
-    }
-    (x / m, y / m, m)
 }
 
 #[test]

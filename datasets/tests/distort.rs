@@ -1,25 +1,9 @@
 //! The distorted MNIST variants: determinism, parameter ranges, geometry.
 
 use datasets::distort::{Distortions, Drawn, RotationParams};
-use datasets::{default_data_dir, load_mnist, DistortedMnist, Mnist, Split, Variant};
-use std::sync::OnceLock;
-
-fn train() -> &'static Mnist {
-    static M: OnceLock<Mnist> = OnceLock::new();
-    M.get_or_init(|| {
-        load_mnist(&default_data_dir(), Split::Train)
-            .unwrap()
-            .take(3000)
-    })
-}
-
-fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
-}
+use datasets::{DistortedMnist, Variant};
+mod common;
+use common::{centroid, in_pool, train};
 
 const GEOMETRIC: [Variant; 5] = [
     Variant::R,
@@ -172,30 +156,19 @@ fn zero_rotation_reproduces_the_digit() {
     assert!(err < 1e-5, "identity warp changed the digit by {err}");
 }
 
-/// Ink-weighted centre of an image.
-fn centroid(img: &[f32], side: usize) -> [f32; 2] {
-    let (mut sx, mut sy, mut s) = (0.0, 0.0, 0.0);
-    for (i, &v) in img.iter().enumerate() {
-        sx += v * (i % side) as f32;
-        sy += v * (i / side) as f32;
-        s += v;
-    }
-    [sx / s, sy / s]
-}
-
 #[test]
 fn rts_puts_the_digit_where_drawn() {
     let m = train();
     let b = DistortedMnist::new(Variant::Rts, m, m, 5).range(0, 0, 64);
     for i in 0..64 {
         let img = &b.images.data()[i * 42 * 42..(i + 1) * 42 * 42];
-        let c = centroid(img, 42);
+        let (cx, cy, _) = centroid(img, 42);
         let Drawn::Rts(r) = &b.drawn[i] else { panic!() };
         // The digit's ink centroid is within a few pixels of the image centre,
         // moved by the drawn rotation and scale: a loose bound suffices.
         assert!(
-            (c[0] - r.centre[0]).abs() < 8.0 && (c[1] - r.centre[1]).abs() < 8.0,
-            "sample {i}: centroid {c:?}, drawn centre {:?}",
+            (cx - r.centre[0]).abs() < 8.0 && (cy - r.centre[1]).abs() < 8.0,
+            "sample {i}: centroid ({cx}, {cy}), drawn centre {:?}",
             r.centre
         );
     }
