@@ -17,11 +17,11 @@ import argparse
 import json
 import math
 import os
-import shutil
 import statistics
 import sys
 
-KEEP = ("results.json", "metrics.jsonl", "config.json")
+from archive_runs import archive_run
+
 # The settings a row may change, in the order the table names them.
 SETTINGS = (
     "epochs", "batch_size", "lr", "loc_lr", "optimizer", "schedule", "warmup",
@@ -33,15 +33,7 @@ def archive(runs, dest):
     if not os.path.isdir(runs):
         return
     for name in sorted(os.listdir(runs)):
-        src = os.path.join(runs, name)
-        if not os.path.isfile(os.path.join(src, "results.json")):
-            continue
-        out = os.path.join(dest, name)
-        os.makedirs(out, exist_ok=True)
-        for f in KEEP:
-            tmp = os.path.join(out, f + ".tmp")
-            shutil.copyfile(os.path.join(src, f), tmp)
-            os.replace(tmp, os.path.join(out, f))
+        archive_run(os.path.join(runs, name), dest)
 
 
 def load(dest):
