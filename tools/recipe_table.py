@@ -60,7 +60,7 @@ def load(dest):
 
 def change(cfg, base):
     diff = [f"{k} {cfg[k]}" for k in SETTINGS if base and cfg.get(k) != base.get(k)]
-    return ", ".join(diff) if diff else "(the starting recipe)"
+    return ", ".join(diff) if diff else "(the reference row)"
 
 
 def mean_std(xs):
