@@ -18,9 +18,9 @@ pub struct TrainArgs {
     /// Model (help generated from the transform registry).
     #[arg(long, default_value = "st-cnn-aff", help = stn::model_help())]
     pub model: String,
-    /// Training recipe the settings below default to: default, paper (docs/results/recipe.md).
-    #[arg(long, default_value = "default")]
-    pub recipe: String,
+    /// Training recipe the settings below default to: default, paper, addition (docs/results/recipe.md) [default: addition on the addition data set, else default].
+    #[arg(long)]
+    pub recipe: Option<String>,
     /// Passes over the training set [recipe: the full budget's, 10–50 by data set and model (docs/reproduce.md); paper 640].
     #[arg(long)]
     pub epochs: Option<u64>,
@@ -181,10 +181,13 @@ fn check(ok: bool, flag: &str, value: impl std::fmt::Display, range: &str) -> Re
 impl TrainArgs {
     /// The recipe named by `--recipe`.
     pub fn recipe(&self) -> Result<&'static Recipe, CliError> {
-        recipe::recipe(&self.recipe).ok_or_else(|| {
+        let name = self
+            .recipe
+            .as_deref()
+            .unwrap_or_else(|| recipe::default_for(&self.dataset));
+        recipe::recipe(name).ok_or_else(|| {
             msg(format!(
-                "unknown recipe '{}': expected one of {}",
-                self.recipe,
+                "unknown recipe '{name}': expected one of {}",
                 recipe::names()
             ))
         })

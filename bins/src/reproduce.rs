@@ -192,7 +192,10 @@ fn cells(a: &Table1Args) -> Result<Vec<Cell>, CliError> {
             }
             let ep = epochs(&a.sweep.budget, &d, &m)?;
             for seed in 1..=a.sweep.seeds {
-                let dir = a.runs.join(&a.sweep.budget).join(format!("{d}-{m}-s{seed}"));
+                let dir = a
+                    .runs
+                    .join(&a.sweep.budget)
+                    .join(format!("{d}-{m}-s{seed}"));
                 let run = RunFlags {
                     data_dir: &a.sweep.data_dir,
                     threads: a.sweep.threads,

@@ -453,3 +453,66 @@ fn default_recipe_takes_the_full_budget_epochs_and_label_smoothing() {
         assert!((got - ls).abs() < 1e-6, "{extra:?}: {got}");
     }
 }
+
+/// On the addition data set `train` starts from the `addition` recipe
+/// (learning rate 3e-4) unless `--recipe` names another; elsewhere from
+/// `default` (3e-3); an unknown recipe is refused by name.
+#[test]
+fn the_addition_data_set_defaults_to_its_own_recipe() {
+    for (name, extra, recipe, lr) in [
+        (
+            "add",
+            &["--dataset", "addition", "--model", "fcn"][..],
+            "addition",
+            3e-4f64,
+        ),
+        (
+            "add-default",
+            &[
+                "--dataset",
+                "addition",
+                "--model",
+                "fcn",
+                "--recipe",
+                "default",
+            ][..],
+            "default",
+            3e-3,
+        ),
+        (
+            "rts",
+            &["--dataset", "rts", "--model", "fcn"][..],
+            "default",
+            3e-3,
+        ),
+    ] {
+        let out = tmp(&format!("recipe-{name}"));
+        let _ = fs::remove_dir_all(&out);
+        let mut args = vec![
+            "train",
+            "--train-size",
+            "64",
+            "--test-size",
+            "32",
+            "--stop-after",
+            "1",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let cfg = json(&out.join("config.json"));
+        assert_eq!(cfg["recipe"], recipe, "{name}");
+        let got = cfg["lr"].as_f64().unwrap();
+        assert!((got - lr).abs() < 1e-9, "{name}: lr {got}");
+    }
+    let o = run(&["train", "--recipe", "fast", "--train-size", "64", "--quiet"]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("unknown recipe 'fast'") && err.contains("addition"),
+        "{err}"
+    );
+}
