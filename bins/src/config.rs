@@ -21,7 +21,7 @@ pub struct TrainArgs {
     /// Training recipe the settings below default to: default, paper, addition (docs/results/recipe.md) [default: addition on the addition data set, else default].
     #[arg(long)]
     pub recipe: Option<String>,
-    /// Passes over the training set [recipe: the full budget's, 10–50 by data set and model (docs/reproduce.md); paper 640].
+    /// Passes over the training set [recipe: the full budget's, 10–600 by data set and model (docs/reproduce.md); paper 640].
     #[arg(long)]
     pub epochs: Option<u64>,
     /// Images per step [recipe: 64; paper 256].
