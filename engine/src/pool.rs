@@ -388,6 +388,18 @@ impl Pool {
         drop(old);
     }
 
+    /// Writes `value` into every cached buffer, over its whole capacity.
+    /// For tests: results must not depend on what reused buffers held, and
+    /// after this every read of a buffer before its write shows. Holds the
+    /// lock while it writes.
+    pub fn fill_cached(&self, value: f32) {
+        let mut g = self.lock();
+        for e in g.free.iter_mut().flatten() {
+            e.buf.fill(value);
+            e.buf.resize(e.buf.capacity(), value);
+        }
+    }
+
     /// Counters and sizes now.
     pub fn stats(&self) -> Stats {
         let mut s = self.lock().stats;
@@ -489,6 +501,12 @@ pub fn clear() {
 /// Counters and sizes of the process-wide pool.
 pub fn stats() -> Stats {
     global().stats()
+}
+
+/// Writes `value` into every buffer the process-wide pool caches (for tests;
+/// see [`Pool::fill_cached`]).
+pub fn fill_cached(value: f32) {
+    global().fill_cached(value)
 }
 
 /// A buffer that goes back to the process-wide pool when dropped: tensor

@@ -153,6 +153,16 @@ fn take_zeroed_is_all_zeros_on_a_reused_dirty_buffer() {
     p.give(w);
     let e: Vec<f32> = p.take_empty(6000);
     assert!(e.is_empty() && e.capacity() >= 6000);
+    // fill_cached dirties every cached value, past the old length too.
+    p.give(e);
+    p.fill_cached(-1.0);
+    let d: Vec<f32> = p.take_for_overwrite(6144);
+    if !cfg!(debug_assertions) {
+        assert!(d.iter().all(|&x| x == -1.0));
+    }
+    p.give(d);
+    let z: Vec<f32> = p.take_zeroed(6144);
+    assert!(z.iter().all(|&x| x == 0.0));
 }
 
 #[test]
