@@ -4,7 +4,7 @@
 //! number of threads, and partial results are combined in chunk order. So every
 //! result is bit-identical for any `RAYON_NUM_THREADS`.
 //!
-//! The vectors these helpers build come from the buffer [`pool`](crate::pool).
+//! The vectors these helpers build come from the buffer [`crate::pool`].
 
 use crate::pool::{self, Elem};
 use rayon::prelude::*;

@@ -22,7 +22,8 @@
 //!   environment variable [`CAP_ENV`] read once); past the cap, the buffers
 //!   given back longest ago are freed first (LRU across classes).
 //! * One mutex guards the free lists, held only to push or pop a buffer:
-//!   buffers are allocated, zeroed and freed outside it.
+//!   buffers are allocated, zeroed and freed outside it (only a free list's
+//!   own occasional growth allocates under it).
 //!
 //! # Values
 //! The pool changes where memory comes from, never values:
