@@ -41,6 +41,14 @@ def conv_flops(layer, op, batch):
 MODELS = ["rts", "tutorial"]
 MODEL_NAMES = {"rts": "ST-CNN RTS (42×42)", "tutorial": "tutorial STN (28×28)"}
 DATA = ["r", "rts", "p", "e", "tc"]
+# What ran under our side, by the runner's `malloc_tuning` field.
+ALLOCATOR = {
+    False: "glibc defaults; warpgrad's buffer pool reuses tensor memory (the plain library)",
+    True: "glibc tuned to keep freed memory and use one arena (`--malloc-tuning`, "
+          "the `warpgrad` CLI's setting), on top of the buffer pool",
+    None: "not recorded (runners before the buffer pool always tuned glibc to keep freed "
+          "memory, the `warpgrad` CLI's setting)",
+}
 
 
 class Worker:
@@ -185,6 +193,7 @@ def main():
 
     results = []
     simd = "?"
+    malloc_tuning = None
     todo = rows(a.quick)
     for i, (section, op_o, op_t, wl, target) in enumerate(todo):
         heavy = section in ("train", "infer")
@@ -200,6 +209,7 @@ def main():
                     items, unit = res["items"], res["items_unit"]
                     if side == "o":
                         simd = res.get("simd", "?")
+                        malloc_tuning = res.get("malloc_tuning")
             mo, mt = median(times_o), median(times_t)
             row = {"best_ours_ms": min(times_o), "best_torch_ms": min(times_t),
                    "best_ratio": min(times_t) / min(times_o),
@@ -254,7 +264,7 @@ def main():
 
     out = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
            "duration_s": time.time() - t_start, "machine": machine(), "torch": tinfo,
-           "loads": loads, "simd": simd, "rows": results, "data": data, "tps": tps, "peak": peak,
+           "loads": loads, "simd": simd, "malloc_tuning": malloc_tuning, "rows": results, "data": data, "tps": tps, "peak": peak,
            "fma_peak": fma_peak,
            "settings": vars(a)}
     with open(a.json, "w") as f:
@@ -350,6 +360,7 @@ def markdown(d):
              "codegen-units 4, no `-C target-cpu`); sampler kernels chosen at run time: "
              f"`{d.get('simd', '?')}` build (set `WARPGRAD_SIMD=avx2` or `portable` to cap it; "
              "every build gives the same bits)")
+    o.append("- Allocator: " + ALLOCATOR.get(d.get("malloc_tuning"), ALLOCATOR[None]))
     o.append(f"- PyTorch {ti['torch']} (CPU capability {ti['cpu_capability']}, oneDNN "
              f"{'on' if ti['mkldnn'] else 'off'}), Python {ti['python']}; parallel backend: "
              + ti["parallel_info"].split("ATen parallel backend:")[-1].strip())
@@ -483,6 +494,21 @@ def markdown(d):
                      f"{'met' if x['ms'] < 1000 else '**missed**'} |")
         o.append("")
 
+    o.append("## Memory: the buffer pool\n")
+    o.append("Tensor storage and per-step scratch come from `engine::pool`, a process-wide "
+             "cache of f32 buffers in size classes (eight per power of two; buffers under "
+             "4096 values are plain allocations). A buffer goes back to the pool when its "
+             "last tensor drops and serves the next request of its class, so a training "
+             "step reuses the previous step's memory instead of handing it back to the "
+             "kernel and faulting it in again. Cached memory is capped at 1 GiB by default "
+             "(`WARPGRAD_POOL_CAP`, e.g. `512M`; `engine::pool::set_cap`), the least recently "
+             "returned buffers going first; `engine::pool::stats` reports hits, misses and "
+             "cached bytes. The pool changes where memory comes from, never values: results "
+             "are bit-identical with and without reuse. The benchmarks measure this plain "
+             "library by default; `--malloc-tuning` on `bench_report` "
+             "(`WARPGRAD_BENCH_MALLOC_TUNING=1` for it and the criterion benches) adds the "
+             "`warpgrad` CLI's glibc setting (`mallopt`: keep freed memory, one arena).\n")
+
     o.append("## How to rerun\n")
     o.append("```sh\n"
              "# from the repository root; reuses an existing venv with torch, or creates one\n"
@@ -495,6 +521,8 @@ def markdown(d):
              "python benches/compare/torch_bench.py --op forward --workload W1 --threads 2 --reps 20\n"
              "# criterion (statistics, HTML reports; ours only)\n"
              "cargo bench -p warpgrad-benches --bench sampler   # also conv, models, data\n"
+             "# either, with the CLI's allocator tuning\n"
+             "WARPGRAD_BENCH_MALLOC_TUNING=1 VENV=/root/venvs/torch benches/compare/run.sh\n"
              "```\n")
     o.append("Without `VENV`, `run.sh` creates `benches/compare/.venv` and installs "
              "`torch numpy` from PyPI (`TORCH_INDEX_URL` picks another index, e.g. "

@@ -9,7 +9,9 @@
 # benches/compare/last_run.json.
 #
 # Knobs (environment): VENV, TORCH_INDEX_URL, THREADS (default 1,2),
-# ROUNDS (4), QUICK=1 (a few rows, one round: smoke test), OUT_MD, OUT_JSON.
+# ROUNDS (4), QUICK=1 (a few rows, one round: smoke test), OUT_MD, OUT_JSON,
+# WARPGRAD_BENCH_MALLOC_TUNING=1 (our side with the CLI's glibc tuning; by
+# default it measures the plain library; reports record `malloc_tuning`).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

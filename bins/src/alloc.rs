@@ -1,6 +1,7 @@
 //! Process-wide tuning of the C allocator for training loops: a policy of
-//! the program (this binary, and the benchmarks, which include this file to
-//! time what it runs), set through `engine::malloc`.
+//! the program (this binary; the benchmarks include this file as an opt-in,
+//! `WARPGRAD_BENCH_MALLOC_TUNING=1`), set through `engine::malloc`. The
+//! library does not need it: tensor buffers are reused by `engine::pool`.
 //!
 //! A training step allocates and frees the same large tensors (activations,
 //! gradients, im2col scratch) at every step. With glibc's defaults the big

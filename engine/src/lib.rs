@@ -1,7 +1,8 @@
 //! # engine
 //!
 //! f32 N-d tensors ([`Tensor`]), a minimal reverse-mode tape ([`Tape`], [`Var`])
-//! and a finite-difference gradient checker ([`gradcheck()`]).
+//! and a finite-difference gradient checker ([`gradcheck()`]). Tensor storage
+//! and per-step scratch come from a caching buffer [`pool`].
 //!
 //! Every differentiable op lives in `ops/`, one file per op family, with its
 //! forward and backward formulas at the top and the backward right under the
@@ -19,6 +20,7 @@ pub mod malloc;
 pub mod npy;
 pub mod ops;
 pub mod parallel;
+pub mod pool;
 pub mod rng;
 pub mod tape;
 pub mod tensor;

@@ -3,7 +3,10 @@
 //! Work is split into chunks of a fixed size that does not depend on the
 //! number of threads, and partial results are combined in chunk order. So every
 //! result is bit-identical for any `RAYON_NUM_THREADS`.
+//!
+//! The vectors these helpers build come from the buffer [`crate::pool`].
 
+use crate::pool::{self, Elem};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -75,15 +78,16 @@ pub fn sum_chunk(x: &[f32]) -> f32 {
     s
 }
 
-/// `n` default values (zeros), written in parallel when large: `vec![0; n]`
-/// is one serial `memset` on memory the allocator reuses, a serial section
-/// of every layer's output at two threads.
-pub fn zeros<T: Copy + Default + Send + Sync>(n: usize) -> Vec<T> {
+/// `n` zeros from the pool, written in parallel when large: a serial
+/// `memset` of a reused buffer is a serial section of every layer's output
+/// at two threads.
+pub fn zeros<T: Elem>(n: usize) -> Vec<T> {
     if n < PAR_THRESHOLD {
-        return vec![T::default(); n];
+        return pool::global().take_zeroed(n);
     }
-    let mut v = Vec::with_capacity(n);
-    v.par_extend(rayon::iter::repeat_n(T::default(), n));
+    let mut v = pool::global().take_empty(n);
+    // The capacity suffices: rayon writes in place, no reallocation.
+    v.par_extend(rayon::iter::repeat_n(T::ZERO, n));
     v
 }
 
@@ -203,13 +207,11 @@ fn put<T>(slot: &mut Slot<T>, v: T) {
 /// sampler calls measured 5–10% faster at two threads without it).
 ///
 /// Panics, before the vector exists, unless every value was written.
-pub fn written<T: Copy + Default + Send + Sync>(
-    n: usize,
-    fill: impl FnOnce(Filler<'_, T>),
-) -> Vec<T> {
+pub fn written<T: Elem>(n: usize, fill: impl FnOnce(Filler<'_, T>)) -> Vec<T> {
     let done = AtomicUsize::new(0);
+    // An empty buffer from the pool: its spare capacity is written in place.
     #[cfg(not(feature = "safe-buffers"))]
-    let mut v = Vec::with_capacity(n);
+    let mut v = pool::global().take_empty(n);
     #[cfg(feature = "safe-buffers")]
     let mut v = zeros(n);
     fill(Filler {
@@ -238,16 +240,18 @@ pub fn written<T: Copy + Default + Send + Sync>(
 }
 
 /// `f` of every element of `x`, computed in parallel when large, written
-/// straight into the new vector (no zero-fill first).
+/// straight into a vector from the pool (no zero-fill first).
 pub fn map<F>(x: &[f32], f: F) -> Vec<f32>
 where
     F: Fn(f32) -> f32 + Sync + Send,
 {
+    let mut out = pool::take_empty(x.len());
     if x.len() < PAR_THRESHOLD {
-        return x.iter().map(|&v| f(v)).collect();
+        out.extend(x.iter().map(|&v| f(v)));
+    } else {
+        // The capacity suffices: rayon writes in place, no reallocation.
+        x.par_iter().map(|&v| f(v)).collect_into_vec(&mut out);
     }
-    let mut out = Vec::with_capacity(x.len());
-    x.par_iter().map(|&v| f(v)).collect_into_vec(&mut out);
     out
 }
 
@@ -257,14 +261,15 @@ where
     F: Fn(f32, f32) -> f32 + Sync + Send,
 {
     assert_eq!(x.len(), y.len(), "zip_map: lengths differ");
+    let mut out = pool::take_empty(x.len());
     if x.len() < PAR_THRESHOLD {
-        return x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect();
+        out.extend(x.iter().zip(y).map(|(&p, &q)| f(p, q)));
+    } else {
+        x.par_iter()
+            .zip(y)
+            .map(|(&p, &q)| f(p, q))
+            .collect_into_vec(&mut out);
     }
-    let mut out = Vec::with_capacity(x.len());
-    x.par_iter()
-        .zip(y)
-        .map(|(&p, &q)| f(p, q))
-        .collect_into_vec(&mut out);
     out
 }
 

@@ -2,7 +2,12 @@
 //!
 //! Storage is shared (`Arc`), so cloning is cheap; writing through
 //! [`Tensor::data_mut`] copies only when the storage is shared (copy on write).
+//! The storage is a [`Pooled`] buffer: when the last tensor sharing it drops,
+//! the buffer goes back to the [`crate::pool`] for the next tensor of its
+//! size class, so a training loop does not return its big buffers to the
+//! operating system and fault them in again at every step.
 
+use crate::pool::{self, Pooled};
 use rand::Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 use std::fmt;
@@ -11,7 +16,7 @@ use std::sync::Arc;
 /// An f32 N-d array, contiguous and row-major.
 #[derive(Clone, PartialEq)]
 pub struct Tensor {
-    data: Arc<Vec<f32>>,
+    data: Arc<Pooled<f32>>,
     shape: Vec<usize>,
 }
 
@@ -78,7 +83,7 @@ impl Tensor {
             });
         }
         Ok(Tensor {
-            data: Arc::new(data),
+            data: Arc::new(Pooled::new(data)),
             shape: shape.to_vec(),
         })
     }
@@ -98,12 +103,15 @@ impl Tensor {
     /// A tensor of the given shape filled with `value`.
     pub fn full(shape: &[usize], value: f32) -> Tensor {
         let n = checked_numel(shape).expect("Tensor::full: shape overflows");
-        Tensor::from_vec(vec![value; n], shape)
+        let mut v = pool::take_empty(n);
+        v.resize(n, value);
+        Tensor::from_vec(v, shape)
     }
 
     /// A tensor of zeros.
     pub fn zeros(shape: &[usize]) -> Tensor {
-        Tensor::full(shape, 0.0)
+        let n = checked_numel(shape).expect("Tensor::zeros: shape overflows");
+        Tensor::from_vec(pool::take_zeroed(n), shape)
     }
 
     /// A tensor of ones.
@@ -146,14 +154,18 @@ impl Tensor {
     pub fn uniform<R: Rng + ?Sized>(shape: &[usize], lo: f32, hi: f32, rng: &mut R) -> Tensor {
         let n = checked_numel(shape).expect("Tensor::uniform: shape overflows");
         let d = Uniform::new(lo, hi);
-        Tensor::from_vec((0..n).map(|_| d.sample(rng)).collect(), shape)
+        let mut v = pool::take_empty(n);
+        v.extend((0..n).map(|_| d.sample(rng)));
+        Tensor::from_vec(v, shape)
     }
 
     /// Values drawn from a normal distribution with the given RNG.
     pub fn normal<R: Rng + ?Sized>(shape: &[usize], mean: f32, std: f32, rng: &mut R) -> Tensor {
         let n = checked_numel(shape).expect("Tensor::normal: shape overflows");
         let d = Normal::new(mean, std).expect("Tensor::normal: std must be finite and >= 0");
-        Tensor::from_vec((0..n).map(|_| d.sample(rng)).collect(), shape)
+        let mut v = pool::take_empty(n);
+        v.extend((0..n).map(|_| d.sample(rng)));
+        Tensor::from_vec(v, shape)
     }
 
     // ---------- access ----------
@@ -183,19 +195,25 @@ impl Tensor {
         &self.data
     }
 
-    /// Mutable values; copies the storage first if it is shared.
+    /// Mutable values; copies the storage first if it is shared (into a
+    /// buffer from the pool).
     pub fn data_mut(&mut self) -> &mut [f32] {
-        Arc::make_mut(&mut self.data).as_mut_slice()
+        &mut Arc::make_mut(&mut self.data)[..]
     }
 
     /// The values as an owned vector (no copy if the storage is not shared).
+    /// The vector leaves the pool's care: give it back with [`pool::give`]
+    /// (or wrap it in a tensor again) to have it reused.
     pub fn into_vec(self) -> Vec<f32> {
-        Arc::try_unwrap(self.data).unwrap_or_else(|a| (*a).clone())
+        match Arc::try_unwrap(self.data) {
+            Ok(own) => own.into_vec(),
+            Err(shared) => copy_of(&shared),
+        }
     }
 
-    /// The values as an owned vector.
+    /// The values as an owned vector (a buffer from the pool).
     pub fn to_vec(&self) -> Vec<f32> {
-        self.data.to_vec()
+        copy_of(&self.data)
     }
 
     /// The single value of a one-element tensor.
@@ -260,6 +278,13 @@ impl Tensor {
     pub fn all_finite(&self) -> bool {
         self.data.iter().all(|v| v.is_finite())
     }
+}
+
+/// `values` copied into a buffer from the pool.
+fn copy_of(values: &[f32]) -> Vec<f32> {
+    let mut v = pool::take_empty(values.len());
+    v.extend_from_slice(values);
+    v
 }
 
 impl fmt::Debug for Tensor {

@@ -86,9 +86,8 @@ pub fn dropout_with_mask(x: &Var, mask: &Tensor) -> Var {
 pub fn dropout_mask(shape: &[usize], p: f32, rng: &mut engine::rng::Rng) -> Tensor {
     let n: usize = shape.iter().product();
     let keep = 1.0 / (1.0 - p);
-    let v = (0..n)
-        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { keep })
-        .collect();
+    let mut v = engine::pool::take_empty(n);
+    v.extend((0..n).map(|_| if rng.gen::<f32>() < p { 0.0 } else { keep }));
     Tensor::from_vec(v, shape)
 }
 

@@ -40,16 +40,18 @@
 //! rayon. Tile shapes change no chain, so the results are bit-identical for
 //! any `RAYON_NUM_THREADS` and any kernel build (AVX2 or portable; tested).
 //!
-//! Scratch buffers come from a small pool and are returned after use, so a
-//! training loop does not allocate them again at every step.
+//! Outputs, gradients and scratch (padded input, Gᵀ blocks, ∂col, per-chunk
+//! partials) come from the engine's buffer pool ([`engine::pool`]) and
+//! scratch goes back to it after use, so a training loop does not allocate
+//! them again at every step.
 
 use crate::init::Init;
 use crate::module::{Ctx, Module, Param};
 use engine::kernels::gemm6x16::{self as kern, Isa, Offsets, Panel, MR, NR};
+use engine::pool;
 use engine::rng::Rng;
 use engine::{Tensor, Var};
 use rayon::prelude::*;
-use std::sync::Mutex;
 
 /// Samples per parallel chunk (fixed: results do not depend on threads).
 pub const CONV_CHUNK: usize = 16;
@@ -64,32 +66,6 @@ pub fn kernel_build() -> &'static str {
 /// Values of Gᵀ per ∂W block (64 KiB): the block's pixels are a chain's
 /// steps, so its size changes no bits.
 const DW_BLOCK_VALUES: usize = 16 << 10;
-
-/// Reusable f32 buffers. Taking from a pool (rather than thread-locals) stays
-/// correct when rayon runs another chunk on the same thread mid-task.
-static SCRATCH: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
-
-/// At most this many buffers are kept.
-const SCRATCH_KEEP: usize = 16;
-
-/// A buffer of exactly `len` values, contents unspecified.
-fn take_buf(len: usize) -> Vec<f32> {
-    let mut b = SCRATCH
-        .lock()
-        .map(|mut p| p.pop().unwrap_or_default())
-        .unwrap_or_default();
-    b.resize(len, 0.0);
-    b
-}
-
-/// Returns a buffer to the pool.
-fn give_buf(b: Vec<f32>) {
-    if let Ok(mut p) = SCRATCH.lock() {
-        if p.len() < SCRATCH_KEEP {
-            p.push(b);
-        }
-    }
-}
 
 /// Shapes of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,8 +300,9 @@ fn forward_with(
         return Tensor::from_vec(out, &[g.n, g.o, g.oh, g.ow]);
     }
     let (xd, wd) = (x.data(), w.data());
-    // Wᵀ with its columns padded to a multiple of NR: wt[l·op + o] = w[o, l].
-    let mut wt = vec![0.0f32; k * op];
+    // Wᵀ with its columns padded to a multiple of NR: wt[l·op + o] = w[o, l]
+    // (the padding columns zero).
+    let mut wt = pool::take_zeroed(k * op);
     for (o, wrow) in wd.chunks(k).enumerate() {
         for (l, &v) in wrow.iter().enumerate() {
             wt[l * op + o] = v;
@@ -343,7 +320,8 @@ fn forward_with(
         .for_each(|(ci, ob)| {
             let s = ob.len() / out_len;
             let xs = &xd[ci * CONV_CHUNK * g.in_len()..][..s * g.in_len()];
-            let mut pbuf = take_buf(if g.pad > 0 { s * in_p } else { 0 });
+            // `padded` zeroes it before copying the samples in.
+            let mut pbuf = pool::take_for_overwrite(if g.pad > 0 { s * in_p } else { 0 });
             let xp = padded(&g, xs, s, &mut pbuf);
             // Tiles of MR output pixels (running on across the chunk's
             // samples) × NR output channels; each value one FMA chain over
@@ -394,8 +372,9 @@ fn forward_with(
                     }
                 }
             }
-            give_buf(pbuf);
+            pool::give(pbuf);
         });
+    pool::give(wt);
     Tensor::from_vec(out, &[g.n, g.o, g.oh, g.ow])
 }
 
@@ -427,17 +406,18 @@ fn backward_chunk(
     let mut dw = Vec::new();
     if need_w {
         let in_p = g.c * g.hp() * g.wp();
-        let mut pbuf = take_buf(if g.pad > 0 { s * in_p } else { 0 });
+        let mut pbuf = pool::take_for_overwrite(if g.pad > 0 { s * in_p } else { 0 });
         let xp = padded(g, xs, s, &mut pbuf);
         let (taps, pix) = (g.tap_offsets(), g.pixel_offsets());
         // ∂Wᵀ (rows padded to MR, columns to NR): each value one FMA chain
         // over the chunk's output pixels, sample after sample, run in blocks
         // of `qb` pixels whose Gᵀ (qb × op, padding columns zero) stays in L2.
-        let mut dwt = vec![0.0f32; kp * op];
+        // Every tile is stored by the first block's kernel calls (q0 = 0).
+        let mut dwt = pool::take_for_overwrite(kp * op);
         let qn = s * p;
         let qb = (DW_BLOCK_VALUES / op).clamp(1, qn);
-        let mut gt = take_buf(qb * op);
-        gt.fill(0.0);
+        // Its padding columns stay zero.
+        let mut gt = pool::take_zeroed(qb * op);
         for q0 in (0..qn).step_by(qb) {
             let q1 = (q0 + qb).min(qn);
             for (t, q) in (q0..q1).enumerate() {
@@ -462,22 +442,23 @@ fn backward_chunk(
                 }
             }
         }
-        dw = vec![0.0f32; g.o * k];
+        dw = pool::take_for_overwrite(g.o * k);
         for (o, drow) in dw.chunks_mut(k).enumerate() {
             for (l, d) in drow.iter_mut().enumerate() {
                 *d = dwt[l * op + o];
             }
         }
-        give_buf(gt);
-        give_buf(pbuf);
+        pool::give(dwt);
+        pool::give(gt);
+        pool::give(pbuf);
     }
     if let Some(dx) = dx {
         // ∂col = Wᵀ·G per sample (rows padded to MR, pixels to NR), each
         // value one FMA chain over the output channels; then col2im.
         let pp = p.div_ceil(NR) * NR;
-        let mut gp = take_buf(g.o * pp);
-        gp.fill(0.0);
-        let mut dcol = take_buf(kp * pp);
+        // Its padding pixels stay zero; every ∂col tile is stored.
+        let mut gp = pool::take_zeroed(g.o * pp);
+        let mut dcol = pool::take_for_overwrite(kp * pp);
         let (chans, gsteps) = (Offsets::steps(g.o, k), Offsets::steps(g.o, pp));
         for (gsmp, dxs) in gs.chunks(out_len).zip(dx.chunks_mut(g.in_len())) {
             for (o, grow) in gsmp.chunks(p).enumerate() {
@@ -498,8 +479,8 @@ fn backward_chunk(
             }
             col2im(g, &dcol, pp, dxs);
         }
-        give_buf(gp);
-        give_buf(dcol);
+        pool::give(gp);
+        pool::give(dcol);
     }
     (dw, db)
 }
@@ -550,15 +531,16 @@ fn backward_with(
             .collect(),
     };
     // Chunk partials added in chunk order: independent of the thread count.
-    let mut dw = vec![0.0f32; g.o * g.rows()];
+    let mut dw = pool::take_zeroed(g.o * g.rows());
     let mut db = vec![0.0f32; g.o];
-    for (pw, pb) in &partials {
-        for (a, b) in dw.iter_mut().zip(pw) {
+    for (pw, pb) in partials {
+        for (a, b) in dw.iter_mut().zip(&pw) {
             *a += b;
         }
-        for (a, b) in db.iter_mut().zip(pb) {
+        for (a, b) in db.iter_mut().zip(&pb) {
             *a += b;
         }
+        pool::give(pw);
     }
     (
         dx.map(|v| Tensor::from_vec(v, x.shape())),

@@ -7,6 +7,7 @@
 
 use crate::init::Init;
 use crate::module::{Ctx, Module, Param};
+use engine::pool;
 use engine::rng::Rng;
 use engine::{gemm, Tensor, Var};
 
@@ -26,7 +27,8 @@ pub fn linear(x: &Var, w: &Var, b: Option<&Var>) -> Var {
         );
     }
     let (xv, wv) = (x.value().clone(), w.value().clone());
-    let mut y = vec![0.0f32; n * dout];
+    // sgemm with beta = 0 writes every value without reading it.
+    let mut y = pool::take_for_overwrite(n * dout);
     gemm(
         n,
         din,
@@ -53,13 +55,13 @@ pub fn linear(x: &Var, w: &Var, b: Option<&Var>) -> Var {
     Var::custom_op("linear", &inputs, out, move |g, needs| {
         let gd = g.data();
         let dx = needs[0].then(|| {
-            let mut v = vec![0.0f32; n * din];
+            let mut v = pool::take_for_overwrite(n * din);
             // ∂x (N×in) = G (N×out) · W (out×in)
             gemm(n, dout, din, gd, false, wv.data(), false, &mut v, false);
             Tensor::from_vec(v, &[n, din])
         });
         let dw = needs[1].then(|| {
-            let mut v = vec![0.0f32; dout * din];
+            let mut v = pool::take_for_overwrite(dout * din);
             // ∂W (out×in) = Gᵀ (out×N) · x (N×in)
             gemm(dout, n, din, gd, true, xv.data(), false, &mut v, false);
             Tensor::from_vec(v, &[dout, din])

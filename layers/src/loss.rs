@@ -13,6 +13,7 @@
 //!
 //! The per-sample losses are summed in f64 in sample order (deterministic).
 
+use engine::pool::{self, Pooled};
 use engine::{Tensor, Var};
 
 /// Mean softmax cross-entropy of `logits` (N×K) against `labels` (N).
@@ -45,8 +46,9 @@ pub fn cross_entropy_smoothed(logits: &Var, labels: &[usize], eps: f32) -> Var {
         panic!("cross_entropy: label {bad} out of range for logits {s:?}");
     }
     let z = logits.value().data();
-    // Softmax probabilities, kept for the backward.
-    let mut prob = vec![0.0f32; n * k];
+    // Softmax probabilities, kept for the backward (every value written;
+    // back to the pool when the tape drops the backward).
+    let mut prob = Pooled::new(pool::take_for_overwrite(n * k));
     let mut total = 0.0f64;
     for (i, (zr, pr)) in z.chunks(k).zip(prob.chunks_mut(k)).enumerate() {
         let m = zr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -70,7 +72,8 @@ pub fn cross_entropy_smoothed(logits: &Var, labels: &[usize], eps: f32) -> Var {
     let labels = labels.to_vec();
     Var::custom_op("cross_entropy", &[logits], loss, move |g, _| {
         let scale = g.item() / n as f32;
-        let mut d = prob.clone();
+        let mut d = pool::take_empty(prob.len());
+        d.extend_from_slice(&prob);
         let off = eps / k as f32;
         for (i, row) in d.chunks_mut(k).enumerate() {
             if eps != 0.0 {

@@ -17,6 +17,7 @@
 //! reduction across them: results do not depend on the thread count.
 
 use crate::module::{Ctx, Module, Param};
+use engine::pool::{self, Pooled};
 use engine::{Tensor, Var};
 use rayon::prelude::*;
 
@@ -36,7 +37,8 @@ fn geom(op: &str, x: &[usize], k: usize, s: usize) -> (usize, usize, usize, usiz
 }
 
 /// Max pooling forward: the output and, per output, the flat index (within
-/// its plane) of the arg-max.
+/// its plane) of the arg-max (a buffer from the engine's pool; wrapped in a
+/// [`Pooled`] it goes back there when dropped).
 pub fn max_pool2d_forward(x: &Tensor, k: usize, s: usize) -> (Tensor, Vec<u32>) {
     let (planes, h, w, oh, ow) = geom("max_pool2d", x.shape(), k, s);
     let mut out = engine::parallel::zeros(planes * oh * ow);
@@ -155,6 +157,8 @@ pub fn max_pool2d_backward(g: &Tensor, arg: &[u32], in_shape: &[usize]) -> Tenso
 /// Tracked max pooling with a `k`×`k` window and stride `s`.
 pub fn max_pool2d(x: &Var, k: usize, s: usize) -> Var {
     let (out, arg) = max_pool2d_forward(x.value(), k, s);
+    // Back to the pool when the tape drops the backward.
+    let arg = Pooled::new(arg);
     let in_shape = x.shape().to_vec();
     Var::custom_op("max_pool2d", &[x], out, move |g, _| {
         vec![Some(max_pool2d_backward(g, &arg, &in_shape))]
@@ -164,7 +168,8 @@ pub fn max_pool2d(x: &Var, k: usize, s: usize) -> Var {
 /// Average pooling forward.
 pub fn avg_pool2d_forward(x: &Tensor, k: usize, s: usize) -> Tensor {
     let (planes, h, w, oh, ow) = geom("avg_pool2d", x.shape(), k, s);
-    let mut out = vec![0.0f32; planes * oh * ow];
+    // Every plane is written in full below.
+    let mut out = pool::take_for_overwrite(planes * oh * ow);
     let xd = x.data();
     let inv = 1.0 / (k * k) as f32;
     if !out.is_empty() {

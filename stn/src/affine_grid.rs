@@ -5,7 +5,7 @@
 //! Both are computed in f64 and rounded once, so they agree with a float64
 //! reference to the last bit or so; the work is tiny next to the sampler.
 
-use engine::{Tensor, Var};
+use engine::{pool, Tensor, Var};
 use rayon::prelude::*;
 
 // The base grid along one axis, shared with every transform.
@@ -28,7 +28,8 @@ pub fn affine_grid(theta: &Tensor, size: [usize; 4], align_corners: bool) -> Ten
     check_theta("affine_grid", theta.shape(), size);
     let [n, _, h, w] = size;
     let (xs, ys) = (base(w, align_corners), base(h, align_corners));
-    let mut out = vec![0.0f32; n * h * w * 2];
+    // Every point of every item is written below.
+    let mut out = pool::take_for_overwrite(n * h * w * 2);
     if !out.is_empty() {
         out.par_chunks_mut(h * w * 2)
             .zip(theta.data().par_chunks(6))

@@ -50,7 +50,7 @@ pub fn base_axis(steps: usize, align_corners: bool) -> Vec<f64> {
 pub fn base_grid(out_hw: [usize; 2], align_corners: bool) -> Tensor {
     let [h, w] = out_hw;
     let (xs, ys) = (base_axis(w, align_corners), base_axis(h, align_corners));
-    let mut v = Vec::with_capacity(h * w * 2);
+    let mut v = engine::pool::take_empty(h * w * 2);
     for y in &ys {
         for x in &xs {
             v.push(*x as f32);

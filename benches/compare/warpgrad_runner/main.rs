@@ -25,6 +25,11 @@
 //! convolution's micro-kernel.
 //!
 //! Threads: `--threads t` sets `RAYON_NUM_THREADS` before the pool starts.
+//!
+//! Allocator: the plain library by default (tensor buffers reused by
+//! `engine::pool`, glibc's defaults); `--malloc-tuning` (or
+//! `WARPGRAD_BENCH_MALLOC_TUNING=1`) adds the CLI's tuning
+//! (`alloc::keep_freed_memory`). Every line says which in `malloc_tuning`.
 //! In serve mode cases are built once and kept, so a job interleaved with
 //! PyTorch's pays no set-up.
 
@@ -241,14 +246,22 @@ fn json_str(s: &str) -> String {
     o
 }
 
+/// How this process runs, stated in every report line.
+struct Setup {
+    /// `RAYON_NUM_THREADS`, or `"default"`.
+    threads: String,
+    /// Whether the allocator tuning is in effect.
+    malloc_tuning: bool,
+}
+
 /// Runs one job (building or reusing its case) and returns its JSON line.
 fn report(
     job: &Job,
-    threads: &str,
+    setup: &Setup,
     cache: &mut HashMap<String, (Case, u64, &'static str)>,
 ) -> String {
     if job.op == "fma_peak" {
-        return fma_peak_report(job, threads);
+        return fma_peak_report(job, setup);
     }
     let key = job.case_key();
     if !cache.contains_key(&key) {
@@ -286,14 +299,15 @@ fn report(
         ));
     }
     format!(
-        "{{\"impl\":\"warpgrad\",\"op\":{},\"workload\":{},\"threads\":{},\"batch\":{},\"reps\":{},\"median_ms\":{med:.4},\"min_ms\":{min:.4},\"items\":{items},\"items_unit\":\"{unit}\",\"items_per_s\":{:.1}{peak},\"simd\":\"{}\",\"times_ms\":[{}]}}",
+        "{{\"impl\":\"warpgrad\",\"op\":{},\"workload\":{},\"threads\":{},\"batch\":{},\"reps\":{},\"median_ms\":{med:.4},\"min_ms\":{min:.4},\"items\":{items},\"items_unit\":\"{unit}\",\"items_per_s\":{:.1}{peak},\"simd\":\"{}\",\"malloc_tuning\":{},\"times_ms\":[{}]}}",
         json_str(&job.op),
         json_str(&job.workload),
-        json_str(threads),
+        json_str(&setup.threads),
         job.batch,
         times.len(),
         items as f64 / (med / 1e3),
         stn::sampler::kernel_build(),
+        setup.malloc_tuning,
         list.join(",")
     )
 }
@@ -301,21 +315,23 @@ fn report(
 fn usage() -> ! {
     eprintln!(
         "usage: bench_report --op OP --workload W [--threads T] [--reps N] [--warmup N] \
-         [--min-time-ms MS] [--batch B]\n       bench_report --serve [--threads T]  \
+         [--min-time-ms MS] [--batch B] [--malloc-tuning]\n       bench_report --serve [--threads T] [--malloc-tuning]  \
          (jobs on stdin: op=.. workload=.. reps=.. warmup=.. min_time_ms=..)"
     );
     std::process::exit(2)
 }
 
 /// The `fma_peak` job: one JSON line with the probe's GFLOP/s.
-fn fma_peak_report(job: &Job, threads: &str) -> String {
+fn fma_peak_report(job: &Job, setup: &Setup) -> String {
+    let threads = setup.threads.as_str();
     let t = threads.parse::<usize>().unwrap_or(1);
     let ms = 100 * job.reps.max(1) as u64;
     match warpgrad_benches::peak::fma_peak_gflops(&job.workload, t, ms) {
         Some(g) => format!(
-            "{{\"impl\":\"warpgrad\",\"op\":\"fma_peak\",\"workload\":{},\"threads\":{},\"gflops\":{g:.2}}}",
+            "{{\"impl\":\"warpgrad\",\"op\":\"fma_peak\",\"workload\":{},\"threads\":{},\"gflops\":{g:.2},\"malloc_tuning\":{}}}",
             json_str(&job.workload),
-            json_str(threads)
+            json_str(threads),
+            setup.malloc_tuning
         ),
         None => format!(
             "{{\"error\":{}}}",
@@ -325,15 +341,18 @@ fn fma_peak_report(job: &Job, threads: &str) -> String {
 }
 
 fn main() {
-    // As the `warpgrad` CLI does: freed tensors stay mapped for the next step.
-    warpgrad_benches::alloc::keep_freed_memory();
     let mut job = Job::default();
     let mut serve = false;
+    let mut tuning = warpgrad_benches::malloc_tuning_requested();
     let mut threads: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--serve" {
             serve = true;
+            continue;
+        }
+        if a == "--malloc-tuning" {
+            tuning = true;
             continue;
         }
         if a == "-h" || a == "--help" {
@@ -351,24 +370,29 @@ fn main() {
             usage();
         }
     }
+    // Opt-in, and before any thread starts (as the CLI sets it).
+    let malloc_tuning = warpgrad_benches::malloc_tuning(tuning);
     // Before anything touches rayon: the global pool reads this once.
     if let Some(t) = &threads {
         std::env::set_var("RAYON_NUM_THREADS", t);
     }
-    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
+    let setup = Setup {
+        threads: std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into()),
+        malloc_tuning,
+    };
     // On a pool worker, as the CLI runs: ops start on the calling thread.
-    engine::parallel::in_pool(None, move || run(job, serve, &threads));
+    engine::parallel::in_pool(None, move || run(job, serve, &setup));
 }
 
 /// Runs one job, or serves jobs from stdin.
-fn run(job: Job, serve: bool, threads: &str) {
+fn run(job: Job, serve: bool, setup: &Setup) {
     let mut cache = HashMap::new();
     let stdout = std::io::stdout();
     if !serve {
         if job.op.is_empty() {
             usage();
         }
-        let line = report(&job, threads, &mut cache);
+        let line = report(&job, setup, &mut cache);
         let failed = line.starts_with("{\"error\"");
         println!("{line}");
         std::process::exit(i32::from(failed));
@@ -379,7 +403,7 @@ fn run(job: Job, serve: bool, threads: &str) {
             continue;
         }
         let out = match Job::parse_line(&line) {
-            Ok(j) => report(&j, threads, &mut cache),
+            Ok(j) => report(&j, setup, &mut cache),
             Err(e) => format!("{{\"error\":{}}}", json_str(&e)),
         };
         let mut o = stdout.lock();

@@ -14,7 +14,7 @@ use super::rts::{self, RtsParams};
 use super::{geometry, Batch, DistortedMnist, Drawn as AnyDrawn};
 use crate::mnist::SIDE;
 use engine::rng::Rng;
-use engine::Tensor;
+use engine::{pool, Tensor};
 use rand::Rng as _;
 use rayon::prelude::*;
 
@@ -71,8 +71,9 @@ pub(super) fn batch(d: &DistortedMnist<'_>, epoch: u64, indices: &[usize]) -> Ba
     // Digit and grid of image k = 2·sample + channel: the sampler's N×1×S×S
     // output is then the batch's N×2×S×S in memory.
     let src_px = SIDE * SIDE;
-    let mut digits = vec![0.0f32; 2 * n * src_px];
-    let mut grid = vec![0.0f32; 2 * n * side * side * 2];
+    // Every digit is copied in whole below.
+    let mut digits = pool::take_for_overwrite(2 * n * src_px);
+    let mut grid = pool::take_zeroed(2 * n * side * side * 2);
     digits
         .par_chunks_mut(2 * src_px)
         .zip(grid.par_chunks_mut(2 * side * side * 2))

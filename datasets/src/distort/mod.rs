@@ -36,7 +36,7 @@ pub use rts::RtsParams;
 
 use crate::mnist::{Mnist, SIDE};
 use engine::rng::{derive, Rng};
-use engine::Tensor;
+use engine::{pool, Tensor};
 use rayon::prelude::*;
 use std::fmt;
 use std::sync::OnceLock;
@@ -286,7 +286,7 @@ impl<'a> DistortedMnist<'a> {
         let side = self.side();
         let px = side * side;
         let labels = indices.iter().map(|&i| self.source.label(i)).collect();
-        let mut images = vec![0.0f32; indices.len() * px];
+        let mut images = pool::take_zeroed(indices.len() * px);
         let mut drawn = vec![Drawn::None; indices.len()];
         let maps: Vec<Option<GridFill>> = {
             let work = images
@@ -365,7 +365,7 @@ impl<'a> DistortedMnist<'a> {
     /// Every sample's sampling grid (N×S×S×2) from its pixel map.
     fn pixel_grids(&self, maps: &[Option<GridFill>]) -> Tensor {
         let side = self.side();
-        let mut grid = vec![0.0f32; maps.len() * side * side * 2];
+        let mut grid = pool::take_zeroed(maps.len() * side * side * 2);
         grid.par_chunks_mut(side * side * 2)
             .zip(maps.par_iter())
             .for_each(|(g, m)| {
@@ -398,7 +398,8 @@ impl<'a> DistortedMnist<'a> {
     fn warp(&self, indices: &[usize], grid: &Tensor, out: &mut [f32]) {
         let n = indices.len();
         let src = SIDE;
-        let mut digits = vec![0.0f32; n * src * src];
+        // Every digit is copied in whole below.
+        let mut digits = pool::take_for_overwrite(n * src * src);
         digits
             .par_chunks_mut(src * src)
             .zip(indices.par_iter())

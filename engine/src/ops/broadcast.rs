@@ -3,6 +3,7 @@
 //! operand's shape (used once, by the tape).
 
 use crate::parallel::{self, PAR_THRESHOLD};
+use crate::pool;
 use crate::Tensor;
 use rayon::prelude::*;
 
@@ -149,7 +150,7 @@ impl Tensor {
         let so = broadcast_strides(target, shape);
         let inner = shape[nd - 1].max(1);
         let last_reduced = so[nd - 1] == 0;
-        let mut out = vec![0.0f32; n_out];
+        let mut out = pool::take_zeroed(n_out);
         for (r, row) in self.data().chunks(inner).enumerate() {
             let (mut oo, mut rem) = (0, r);
             for d in (0..nd - 1).rev() {

@@ -10,6 +10,7 @@
 //! the block it lands in, and blocks never depend on the thread count, so the
 //! result is bit-identical for any `RAYON_NUM_THREADS`.
 
+use crate::pool;
 use crate::{Tensor, Var};
 use rayon::prelude::*;
 
@@ -191,7 +192,8 @@ fn batched(
     b: &[f32],
     tb: bool,
 ) -> Vec<f32> {
-    let mut c = vec![0.0f32; batch * m * n];
+    // Every value is written: sgemm with beta = 0 never reads C.
+    let mut c = pool::take_for_overwrite(batch * m * n);
     if m * n == 0 {
         return c;
     }
@@ -216,7 +218,7 @@ impl Tensor {
             return self.bmm(other);
         }
         let (m, k, n) = check_2d("matmul", self.shape(), other.shape());
-        let mut c = vec![0.0f32; m * n];
+        let mut c = pool::take_for_overwrite(m * n);
         gemm(
             m,
             k,
@@ -260,12 +262,12 @@ impl Var {
             }
             let (m, k, n) = check_2d("matmul backward", a.shape(), b.shape());
             let da = needs[0].then(|| {
-                let mut v = vec![0.0; m * k];
+                let mut v = pool::take_for_overwrite(m * k);
                 gemm(m, n, k, g.data(), false, b.data(), true, &mut v, false);
                 Tensor::from_vec(v, &[m, k])
             });
             let db = needs[1].then(|| {
-                let mut v = vec![0.0; k * n];
+                let mut v = pool::take_for_overwrite(k * n);
                 gemm(k, m, n, a.data(), true, g.data(), false, &mut v, false);
                 Tensor::from_vec(v, &[k, n])
             });

@@ -10,7 +10,7 @@
 //! All sums run in a fixed order (fixed-size chunks, then chunk order), so the
 //! results do not depend on the thread count.
 
-use crate::parallel;
+use crate::{parallel, pool};
 use crate::{Tensor, Var};
 
 /// Splits a shape around `axis` into (outer, axis length, inner).
@@ -60,7 +60,7 @@ impl Tensor {
     pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor {
         let (outer, len, inner) = split_axis(self.shape(), axis, "sum_axis");
         let x = self.data();
-        let mut out = vec![0.0f32; outer * inner];
+        let mut out = pool::take_zeroed(outer * inner);
         for o in 0..outer {
             let dst = &mut out[o * inner..(o + 1) * inner];
             for k in 0..len {
@@ -107,14 +107,11 @@ impl Tensor {
         let (_, len, inner) = split_axis(self.shape(), axis, "max_axis");
         let arg = self.argmax_axis(axis);
         let x = self.data();
-        let out = arg
-            .iter()
-            .enumerate()
-            .map(|(j, &k)| {
-                let (o, i) = (j / inner, j % inner);
-                x[(o * len + k) * inner + i]
-            })
-            .collect();
+        let mut out = pool::take_empty(arg.len());
+        out.extend(arg.iter().enumerate().map(|(j, &k)| {
+            let (o, i) = (j / inner, j % inner);
+            x[(o * len + k) * inner + i]
+        }));
         Tensor::from_vec(out, &reduced_shape(self.shape(), axis, keepdim))
     }
 }
@@ -159,7 +156,7 @@ impl Var {
         let arg = self.value().argmax_axis(axis);
         let out = self.value().max_axis(axis, keepdim);
         Var::custom_op("max_axis", &[self], out, move |g, _| {
-            let mut dx = vec![0.0f32; shape.iter().product()];
+            let mut dx = pool::take_zeroed(shape.iter().product());
             for (j, (&k, &gv)) in arg.iter().zip(g.data()).enumerate() {
                 let (o, i) = (j / inner, j % inner);
                 dx[(o * len + k) * inner + i] = gv;

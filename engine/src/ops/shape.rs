@@ -8,6 +8,7 @@
 //! | concat(k)             | pieces joined on axis k         | g cut back into the pieces          |
 //! | stack(k)              | concat of unsqueezed pieces     | g cut and squeezed                  |
 
+use crate::pool;
 use crate::{Tensor, Var};
 
 fn outer_inner(shape: &[usize], axis: usize) -> (usize, usize) {
@@ -54,7 +55,8 @@ impl Tensor {
         let x = self.data();
         let inner = out_shape[nd - 1].max(1);
         let last = st[nd - 1];
-        let mut out = vec![0.0f32; self.numel()];
+        // Every row is written in full below.
+        let mut out = pool::take_for_overwrite(self.numel());
         for (r, row) in out.chunks_mut(inner).enumerate() {
             let (mut off, mut rem) = (0, r);
             for d in (0..nd - 1).rev() {
@@ -85,7 +87,7 @@ impl Tensor {
         );
         let (outer, inner) = outer_inner(shape, axis);
         let x = self.data();
-        let mut out = Vec::with_capacity(outer * len * inner);
+        let mut out = pool::take_empty(outer * len * inner);
         for o in 0..outer {
             let base = (o * shape[axis] + start) * inner;
             out.extend_from_slice(&x[base..base + len * inner]);
@@ -117,7 +119,7 @@ impl Tensor {
         }
         let (outer, inner) = outer_inner(first, axis);
         let total: usize = parts.iter().map(|p| p.shape()[axis]).sum();
-        let mut out = Vec::with_capacity(outer * total * inner);
+        let mut out = pool::take_empty(outer * total * inner);
         for o in 0..outer {
             for p in parts {
                 let n = p.shape()[axis] * inner;
@@ -204,7 +206,7 @@ impl Var {
             self.value().narrow(axis, start, len),
             move |g, _| {
                 let (outer, inner) = outer_inner(&shape, axis);
-                let mut dx = vec![0.0f32; shape.iter().product()];
+                let mut dx = pool::take_zeroed(shape.iter().product());
                 for o in 0..outer {
                     let dst = (o * shape[axis] + start) * inner;
                     let src = o * len * inner;

@@ -6,6 +6,7 @@
 //! | softmax     | yᵢ = e^(xᵢ−m) / Σⱼ e^(xⱼ−m)               | y ⊙ (g − Σ g⊙y)      |
 //! | log_softmax | yᵢ = xᵢ − m − ln Σⱼ e^(xⱼ−m)              | g − softmax(x)·Σ g  |
 
+use crate::pool;
 use crate::{Tensor, Var};
 
 /// Calls `f(lane)` for every lane along `axis`, where a lane is given as
@@ -29,7 +30,8 @@ impl Tensor {
     /// Softmax along `axis`.
     pub fn softmax(&self, axis: usize) -> Tensor {
         let x = self.data();
-        let mut y = vec![0.0f32; x.len()];
+        // The lanes cover every value once; each is written before it is read.
+        let mut y = pool::take_for_overwrite(x.len());
         for_each_lane(self.shape(), axis, |s, st, len| {
             let m = (0..len)
                 .map(|j| x[s + j * st])
@@ -50,7 +52,8 @@ impl Tensor {
     /// Log-softmax along `axis`.
     pub fn log_softmax(&self, axis: usize) -> Tensor {
         let x = self.data();
-        let mut y = vec![0.0f32; x.len()];
+        // The lanes cover every value once; each is written before it is read.
+        let mut y = pool::take_for_overwrite(x.len());
         for_each_lane(self.shape(), axis, |s, st, len| {
             let m = (0..len)
                 .map(|j| x[s + j * st])
@@ -75,7 +78,7 @@ impl Var {
         let y2 = y.clone();
         Var::custom_op("softmax", &[self], y, move |g, _| {
             let (gv, yv) = (g.data(), y2.data());
-            let mut dx = vec![0.0f32; gv.len()];
+            let mut dx = pool::take_for_overwrite(gv.len());
             for_each_lane(y2.shape(), axis, |s, st, len| {
                 let dot: f32 = (0..len).map(|j| gv[s + j * st] * yv[s + j * st]).sum();
                 for j in 0..len {
@@ -92,7 +95,7 @@ impl Var {
         let y2 = y.clone();
         Var::custom_op("log_softmax", &[self], y, move |g, _| {
             let (gv, yv) = (g.data(), y2.data());
-            let mut dx = vec![0.0f32; gv.len()];
+            let mut dx = pool::take_for_overwrite(gv.len());
             for_each_lane(y2.shape(), axis, |s, st, len| {
                 let gsum: f32 = (0..len).map(|j| gv[s + j * st]).sum();
                 for j in 0..len {

@@ -51,7 +51,7 @@ impl Transform for Projective {
         let hw = out_hw[0] * out_hw[1];
         // Homogeneous base points B = [x_t, y_t, 1] (HW×3).
         let b2 = base_grid(out_hw, align_corners);
-        let mut b3 = Vec::with_capacity(hw * 3);
+        let mut b3 = engine::pool::take_empty(hw * 3);
         for p in b2.data().chunks_exact(2) {
             b3.extend_from_slice(&[p[0], p[1], 1.0]);
         }
