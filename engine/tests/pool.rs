@@ -103,7 +103,10 @@ fn a_lower_cap_evicts_at_once_and_a_buffer_above_it_is_not_kept() {
     // Room for the newest (16384 values) only.
     p.set_cap(16384 * 4);
     let s = p.stats();
-    assert_eq!((s.buffers_cached, s.evictions, s.bytes_cached), (1, 2, 16384 * 4));
+    assert_eq!(
+        (s.buffers_cached, s.evictions, s.bytes_cached),
+        (1, 2, 16384 * 4)
+    );
     p.give(p.take_zeroed::<f32>(32768));
     let s = p.stats();
     assert_eq!(s.rejected, 1);
@@ -212,7 +215,11 @@ fn a_tensor_gives_its_buffer_back_on_drop_for_the_next_tensor_of_its_class() {
     let shared = t.clone();
     let s0 = pool::stats();
     drop(t);
-    assert_eq!(pool::stats().returned, s0.returned, "a clone still holds it");
+    assert_eq!(
+        pool::stats().returned,
+        s0.returned,
+        "a clone still holds it"
+    );
     drop(shared);
     let s1 = pool::stats();
     assert_eq!(s1.returned, s0.returned + 1);
