@@ -15,14 +15,10 @@ fn bits(t: &Tensor) -> Vec<u32> {
     t.data().iter().map(|v| v.to_bits()).collect()
 }
 
-/// Runs `f` twice, with every cached buffer set to NaN before the second
-/// run; checks that the second run reused buffers and returns both results.
+/// Runs `f` twice on the pool's poisoned buffers; the second run must
+/// have reused some.
 fn twice<R>(f: impl Fn() -> R) -> (R, R) {
-    let first = f();
-    pool::fill_cached(f32::NAN);
-    let before = pool::stats();
-    let second = f();
-    let hits = pool::stats().hits - before.hits;
+    let (first, second, hits) = pool::run_twice_on_poisoned(f);
     assert!(hits > 0, "the second run reused no buffer");
     (first, second)
 }
