@@ -35,9 +35,8 @@ pub struct Recipe {
     pub weight_decay: f32,
 }
 
-/// The recipes, the first being the default (see [`default_for`]).
-pub const RECIPES: [Recipe; 3] = [
-    Recipe {
+/// The default recipe (see [`default_for`]).
+const DEFAULT: Recipe = Recipe {
         name: "default",
         about: "Adam 3e-3, cosine with 200 warm-up steps, batch 64, localisation net at 0.3x, clip 10, label smoothing 0.1, the full budget's epochs",
         epochs: None,
@@ -51,7 +50,11 @@ pub const RECIPES: [Recipe; 3] = [
         ema: 0.0,
         label_smoothing: 0.1,
         weight_decay: 0.0,
-    },
+    };
+
+/// The recipes, the first being the default (see [`default_for`]).
+pub const RECIPES: [Recipe; 3] = [
+    DEFAULT,
     // The paper's appendix A: SGD, lr 0.01 divided by 10 every 50,000 of
     // 150,000 iterations, batch 256. 640 epochs of 60,000 digits are 150,400
     // steps (the last batch of an epoch is smaller), so "step" divides every
@@ -75,21 +78,12 @@ pub const RECIPES: [Recipe; 3] = [
     // MNIST addition (appendix A.1): the default recipe at a tenth of the
     // learning rate. At 3e-3 every model (FCN, CNN, two-transformer FCN and
     // CNN) stays at the class prior (loss ≈ 2.83, 90% error) for tens of
-    // epochs; at 3e-4 they leave it within a few (docs/results/addition.md).
+    // epochs; at 3e-4 they leave it within a few (docs/reproduce.md).
     Recipe {
         name: "addition",
         about: "the default recipe at lr 3e-4 (at 3e-3 the addition models stay at the class prior)",
-        epochs: None,
-        batch_size: 64,
         lr: 3e-4,
-        loc_lr: 0.3,
-        optimizer: "adam",
-        schedule: "cosine",
-        warmup: 200,
-        clip: 10.0,
-        ema: 0.0,
-        label_smoothing: 0.1,
-        weight_decay: 0.0,
+        ..DEFAULT
     },
 ];
 
