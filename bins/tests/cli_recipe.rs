@@ -418,36 +418,41 @@ fn full_budget_commands_carry_each_cells_epochs() {
     }
 }
 
+/// A one-step run (`--stop-after 1`) on 64 training and 32 test digits
+/// with `extra` flags; returns its saved configuration.
+fn one_step_config(name: &str, extra: &[&str]) -> serde_json::Value {
+    let out = tmp(name);
+    let _ = fs::remove_dir_all(&out);
+    let mut args = vec![
+        "train",
+        "--train-size",
+        "64",
+        "--test-size",
+        "32",
+        "--stop-after",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{extra:?}: {}", text(&o.stderr));
+    json(&out.join("config.json"))
+}
+
 /// Without --epochs, `train` runs the full budget of its data set and model,
 /// with label smoothing 0.1; `--recipe paper` has its 640 epochs and none.
 #[test]
 fn default_recipe_takes_the_full_budget_epochs_and_label_smoothing() {
-    for (extra, epochs, ls) in [
+    for (extra_flags, epochs, ls) in [
         (&[][..], 50u64, 0.1f64),
         (&["--model", "cnn"][..], 25, 0.1),
         (&["--recipe", "paper"][..], 640, 0.0),
     ] {
-        let out = tmp(&format!("budget-{epochs}"));
-        let _ = fs::remove_dir_all(&out);
-        let mut args = vec![
-            "train",
-            "--dataset",
-            "rts",
-            "--train-size",
-            "64",
-            "--test-size",
-            "32",
-            "--stop-after",
-            "1",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let o = run(&args);
-        assert!(o.status.success(), "{}", text(&o.stderr));
-        let cfg: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+        let mut extra = vec!["--dataset", "rts"];
+        extra.extend_from_slice(extra_flags);
+        let cfg = one_step_config(&format!("budget-{epochs}"), &extra);
         assert_eq!(cfg["epochs"].as_u64(), Some(epochs), "{extra:?}");
         let got = cfg["label_smoothing"].as_f64().unwrap();
         assert!((got - ls).abs() < 1e-6, "{extra:?}: {got}");
@@ -486,24 +491,7 @@ fn the_addition_data_set_defaults_to_its_own_recipe() {
             3e-3,
         ),
     ] {
-        let out = tmp(&format!("recipe-{name}"));
-        let _ = fs::remove_dir_all(&out);
-        let mut args = vec![
-            "train",
-            "--train-size",
-            "64",
-            "--test-size",
-            "32",
-            "--stop-after",
-            "1",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let o = run(&args);
-        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
-        let cfg = json(&out.join("config.json"));
+        let cfg = one_step_config(&format!("recipe-{name}"), extra);
         assert_eq!(cfg["recipe"], recipe, "{name}");
         let got = cfg["lr"].as_f64().unwrap();
         assert!((got - lr).abs() < 1e-9, "{name}: lr {got}");
