@@ -176,7 +176,22 @@ class Tutorial(nn.Module):
         return self.fc2(x)
 
 
-MODELS = {"rts": (StCnnRts, 42), "tutorial": (Tutorial, 28)}
+class Cnn(nn.Module):
+    """The paper's CNN baseline, as warpgrad's `cnn` on a side x side canvas."""
+
+    def __init__(self, side):
+        super().__init__()
+        f = ((side - 8) // 2 - 6) // 2
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 32, 9), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 7), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * f * f, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+MODELS = {"rts": (StCnnRts, 42), "tutorial": (Tutorial, 28),
+          "cnn42": (lambda: Cnn(42), 42), "cnn60": (lambda: Cnn(60), 60)}
 
 
 class Trainer:

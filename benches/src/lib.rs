@@ -404,24 +404,36 @@ impl ConvCase {
     }
 }
 
-/// The two benched models.
+/// The benched models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelKind {
     /// The paper's ST-CNN (affine) for RTS: 42×42 input, `st-cnn-aff`.
     StCnnRts,
     /// The PyTorch tutorial's STN on 28×28 MNIST ([`tutorial_stn`]).
     Tutorial,
+    /// The paper's CNN baseline on the RTS canvas (42×42), `cnn`.
+    Cnn42,
+    /// The paper's CNN baseline on the TC canvas (60×60), `cnn`.
+    Cnn60,
 }
 
 impl ModelKind {
-    /// Both models.
-    pub const ALL: [ModelKind; 2] = [ModelKind::StCnnRts, ModelKind::Tutorial];
+    /// Every benched model.
+    pub const ALL: [ModelKind; 4] = [
+        ModelKind::StCnnRts,
+        ModelKind::Tutorial,
+        ModelKind::Cnn42,
+        ModelKind::Cnn60,
+    ];
 
-    /// The short name used on the command line ("rts", "tutorial").
+    /// The short name used on the command line ("rts", "tutorial", "cnn42",
+    /// "cnn60").
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::StCnnRts => "rts",
             ModelKind::Tutorial => "tutorial",
+            ModelKind::Cnn42 => "cnn42",
+            ModelKind::Cnn60 => "cnn60",
         }
     }
 
@@ -433,8 +445,9 @@ impl ModelKind {
     /// Side of the input images.
     pub fn side(self) -> usize {
         match self {
-            ModelKind::StCnnRts => 42,
+            ModelKind::StCnnRts | ModelKind::Cnn42 => 42,
             ModelKind::Tutorial => 28,
+            ModelKind::Cnn60 => 60,
         }
     }
 
@@ -445,6 +458,9 @@ impl ModelKind {
                 stn::build_model("st-cnn-aff", self.side(), seed).expect("a known model name"),
             ),
             ModelKind::Tutorial => Box::new(tutorial_stn(seed)),
+            ModelKind::Cnn42 | ModelKind::Cnn60 => {
+                Box::new(stn::build_model("cnn", self.side(), seed).expect("a known model name"))
+            }
         }
     }
 }
