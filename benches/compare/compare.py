@@ -47,13 +47,14 @@ MODEL_TARGETS = {"rts": (2.5, 1.2), "tutorial": (1.5, 1.5), "cnn42": (2.0, 1.5),
 # 1 -> 2 threads on every training step.
 SCALING_TARGET = 1.85
 DATA = ["r", "rts", "p", "e", "tc"]
-# What ran under our side, by the runner's `malloc_tuning` field.
+# What ran under our side, by the run's `malloc_tuning` field (runners after
+# 2026-12-03 have no allocator setting and no such field: False).
 ALLOCATOR = {
     False: "glibc defaults; warpgrad's buffer pool reuses tensor memory (the plain library)",
-    True: "glibc tuned to keep freed memory and use one arena (`--malloc-tuning`, "
-          "the `warpgrad` CLI's setting), on top of the buffer pool",
+    True: "glibc tuned to keep freed memory and use one arena (an opt-in of the runners "
+          "of early December 2026, since removed), on top of the buffer pool",
     None: "not recorded (runners before the buffer pool always tuned glibc to keep freed "
-          "memory, the `warpgrad` CLI's setting)",
+          "memory, the `warpgrad` CLI's setting at the time)",
 }
 
 
@@ -211,7 +212,7 @@ def main():
 
     results = []
     simd = "?"
-    malloc_tuning = None
+    malloc_tuning = False
     todo = rows(a.quick)
     for i, (section, op_o, op_t, wl, target) in enumerate(todo):
         heavy = section in ("train", "infer")
@@ -230,7 +231,7 @@ def main():
                     items, unit = res["items"], res["items_unit"]
                     if side == "o":
                         simd = res.get("simd", "?")
-                        malloc_tuning = res.get("malloc_tuning")
+                        malloc_tuning = res.get("malloc_tuning", False)
             mo, mt = median(times_o), median(times_t)
             row = {"best_ours_ms": min(times_o), "best_torch_ms": min(times_t),
                    "best_ratio": min(times_t) / min(times_o),
@@ -565,10 +566,14 @@ def markdown(d):
              "(`WARPGRAD_POOL_CAP`, e.g. `512M`; `engine::pool::set_cap`), the least recently "
              "returned buffers going first; `engine::pool::stats` reports hits, misses and "
              "cached bytes. The pool changes where memory comes from, never values: results "
-             "are bit-identical with and without reuse. The benchmarks measure this plain "
-             "library by default; `--malloc-tuning` on `bench_report` "
-             "(`WARPGRAD_BENCH_MALLOC_TUNING=1` for it and the criterion benches) adds the "
-             "`warpgrad` CLI's glibc setting (`mallopt`: keep freed memory, one arena).\n")
+             "are bit-identical with and without reuse. Neither the benchmarks nor the "
+             "`warpgrad` CLI set anything process-wide: before the pool, the CLI tuned "
+             "glibc (`mallopt`: keep freed memory, one arena), and a plain program using "
+             "the crates ran the ST-CNN step 1.4× slower than the CLI; with the pool the "
+             "tuning no longer paid (2026-12-03, AVX2-only EPYC, ST-CNN RTS step at batch "
+             "256: 147 / 79 ms plain against 153 / 78 ms tuned at 1 / 2 threads; the CLI's "
+             "training at 2 threads 3,190–3,240 img/s without it, 3,070 with it) and was "
+             "removed.\n")
 
     o.append("## How to rerun\n")
     o.append("```sh\n"
@@ -582,8 +587,6 @@ def markdown(d):
              "python benches/compare/torch_bench.py --op forward --workload W1 --threads 2 --reps 20\n"
              "# criterion (statistics, HTML reports; ours only)\n"
              "cargo bench -p warpgrad-benches --bench sampler   # also conv, models, data\n"
-             "# either, with the CLI's allocator tuning\n"
-             "WARPGRAD_BENCH_MALLOC_TUNING=1 VENV=/root/venvs/torch benches/compare/run.sh\n"
              "```\n")
     o.append("Without `VENV`, `run.sh` creates `benches/compare/.venv` and installs "
              "`torch numpy` from PyPI (`TORCH_INDEX_URL` picks another index, e.g. "

@@ -10,8 +10,8 @@
 #
 # Knobs (environment): VENV, TORCH_INDEX_URL, THREADS (default 1,2),
 # ROUNDS (4), QUICK=1 (a few rows, one round: smoke test), OUT_MD, OUT_JSON,
-# WARPGRAD_BENCH_MALLOC_TUNING=1 (our side with the CLI's glibc tuning; by
-# default it measures the plain library; reports record `malloc_tuning`).
+# COMPARE_AVX2_COLUMN=1 (ours also capped at AVX2; automatic on AVX-512).
+# Our side is the plain library (no process-wide allocator setting).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

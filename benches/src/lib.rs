@@ -9,12 +9,6 @@
 //! generators ([`DataCase`]). `compare/torch_bench.py` builds the same
 //! shapes in PyTorch; keep the two in step.
 
-/// The `warpgrad` CLI's allocator policy, the same file. The benchmarks
-/// measure the plain library by default (tensor buffers reused by
-/// `engine::pool`, glibc's defaults); [`malloc_tuning`] turns this policy on
-/// as an opt-in.
-#[path = "../../bins/src/alloc.rs"]
-pub mod alloc;
 /// The FP32 FMA peak probe (its `unsafe` SIMD lives in the engine).
 pub use engine::kernels::peak;
 
@@ -25,23 +19,6 @@ use layers::{Conv2d, Ctx, Flatten, Linear, MaxPool2d, Module, Optimizer, ReLU, S
 use rand::Rng as _;
 use stn::transforms::{Affine, ThinPlateSpline, Transform};
 use stn::{SampleOptions, SpatialTransformer};
-
-/// The environment variable that opts the benchmarks into the CLI's
-/// allocator tuning (`1`): criterion benches and `bench_report` read it.
-pub const MALLOC_TUNING_ENV: &str = "WARPGRAD_BENCH_MALLOC_TUNING";
-
-/// Whether [`MALLOC_TUNING_ENV`] asks for the allocator tuning (`1` or
-/// `true`; anything else, or unset, does not).
-pub fn malloc_tuning_requested() -> bool {
-    std::env::var(MALLOC_TUNING_ENV).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
-}
-
-/// Applies the CLI's allocator tuning (`alloc::keep_freed_memory`) if `on`;
-/// returns whether it is in effect (`false` when off, or where the C library
-/// is not glibc). Call it first thing in `main`, before threads start.
-pub fn malloc_tuning(on: bool) -> bool {
-    on && alloc::keep_freed_memory()
-}
 
 /// Batch size of the model benches (the paper's).
 pub const BATCH: usize = 256;
@@ -647,15 +624,12 @@ pub fn peak_rss_kib() -> Option<u64> {
 
 /// `criterion_main!` as the `warpgrad` CLI runs, on a worker of the rayon
 /// pool (`engine::parallel::in_pool`), so a timed op does not pay for
-/// handing its work to a sleeping thread. The plain library by default;
-/// `WARPGRAD_BENCH_MALLOC_TUNING=1` adds the CLI's allocator tuning
-/// ([`malloc_tuning`]). Says which on stderr.
+/// handing its work to a sleeping thread. No allocator setting: tensor
+/// memory is reused by `engine::pool`, as in any program using the crates.
 #[macro_export]
 macro_rules! bench_main {
     ($($group:path),+ $(,)?) => {
         fn main() {
-            let tuned = $crate::malloc_tuning($crate::malloc_tuning_requested());
-            eprintln!("malloc_tuning: {tuned}");
             engine::parallel::in_pool(None, || {
                 $($group();)+
                 criterion::Criterion::default()

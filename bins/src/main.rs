@@ -1,7 +1,6 @@
 //! The `warpgrad` command line: train, evaluate, visualise and reproduce the
 //! paper's experiments, and inspect the data.
 
-mod alloc;
 mod config;
 mod data_cmd;
 mod draw;
@@ -182,8 +181,6 @@ fn model_list() -> String {
 }
 
 fn main() -> ExitCode {
-    // Training reallocates the same big tensors every step: keep them mapped.
-    alloc::keep_freed_memory();
     let cli = Cli::parse();
     if let Some(limit) = cli.max_decompressed {
         run::set_max_decompressed(limit);

@@ -9,14 +9,13 @@
 //! forward.
 
 // The one crate (with stn) where `unsafe` is allowed (the workspace denies
-// it): SIMD kernels, the fast paths of the matrix product and of buffers,
-// and the `mallopt` setter. Every block carries a SAFETY comment.
+// it): SIMD kernels and the fast paths of the matrix product and of
+// buffers. Every block carries a SAFETY comment.
 #![allow(unsafe_code)]
 
 pub mod fsio;
 pub mod gradcheck;
 pub mod kernels;
-pub mod malloc;
 pub mod npy;
 pub mod ops;
 pub mod parallel;

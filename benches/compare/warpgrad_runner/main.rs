@@ -26,10 +26,9 @@
 //!
 //! Threads: `--threads t` sets `RAYON_NUM_THREADS` before the pool starts.
 //!
-//! Allocator: the plain library by default (tensor buffers reused by
-//! `engine::pool`, glibc's defaults); `--malloc-tuning` (or
-//! `WARPGRAD_BENCH_MALLOC_TUNING=1`) adds the CLI's tuning
-//! (`alloc::keep_freed_memory`). Every line says which in `malloc_tuning`.
+//! Allocator: the plain library, as any program using the crates runs it
+//! (tensor buffers reused by `engine::pool`, glibc's defaults; no
+//! process-wide setting).
 //! In serve mode cases are built once and kept, so a job interleaved with
 //! PyTorch's pays no set-up.
 
@@ -250,8 +249,6 @@ fn json_str(s: &str) -> String {
 struct Setup {
     /// `RAYON_NUM_THREADS`, or `"default"`.
     threads: String,
-    /// Whether the allocator tuning is in effect.
-    malloc_tuning: bool,
 }
 
 /// Runs one job (building or reusing its case) and returns its JSON line.
@@ -299,7 +296,7 @@ fn report(
         ));
     }
     format!(
-        "{{\"impl\":\"warpgrad\",\"op\":{},\"workload\":{},\"threads\":{},\"batch\":{},\"reps\":{},\"median_ms\":{med:.4},\"min_ms\":{min:.4},\"items\":{items},\"items_unit\":\"{unit}\",\"items_per_s\":{:.1}{peak},\"simd\":\"{}\",\"malloc_tuning\":{},\"times_ms\":[{}]}}",
+        "{{\"impl\":\"warpgrad\",\"op\":{},\"workload\":{},\"threads\":{},\"batch\":{},\"reps\":{},\"median_ms\":{med:.4},\"min_ms\":{min:.4},\"items\":{items},\"items_unit\":\"{unit}\",\"items_per_s\":{:.1}{peak},\"simd\":\"{}\",\"times_ms\":[{}]}}",
         json_str(&job.op),
         json_str(&job.workload),
         json_str(&setup.threads),
@@ -307,7 +304,6 @@ fn report(
         times.len(),
         items as f64 / (med / 1e3),
         stn::sampler::kernel_build(),
-        setup.malloc_tuning,
         list.join(",")
     )
 }
@@ -315,7 +311,7 @@ fn report(
 fn usage() -> ! {
     eprintln!(
         "usage: bench_report --op OP --workload W [--threads T] [--reps N] [--warmup N] \
-         [--min-time-ms MS] [--batch B] [--malloc-tuning]\n       bench_report --serve [--threads T] [--malloc-tuning]  \
+         [--min-time-ms MS] [--batch B]\n       bench_report --serve [--threads T]  \
          (jobs on stdin: op=.. workload=.. reps=.. warmup=.. min_time_ms=..)"
     );
     std::process::exit(2)
@@ -328,10 +324,9 @@ fn fma_peak_report(job: &Job, setup: &Setup) -> String {
     let ms = 100 * job.reps.max(1) as u64;
     match warpgrad_benches::peak::fma_peak_gflops(&job.workload, t, ms) {
         Some(g) => format!(
-            "{{\"impl\":\"warpgrad\",\"op\":\"fma_peak\",\"workload\":{},\"threads\":{},\"gflops\":{g:.2},\"malloc_tuning\":{}}}",
+            "{{\"impl\":\"warpgrad\",\"op\":\"fma_peak\",\"workload\":{},\"threads\":{},\"gflops\":{g:.2}}}",
             json_str(&job.workload),
             json_str(threads),
-            setup.malloc_tuning
         ),
         None => format!(
             "{{\"error\":{}}}",
@@ -343,16 +338,11 @@ fn fma_peak_report(job: &Job, setup: &Setup) -> String {
 fn main() {
     let mut job = Job::default();
     let mut serve = false;
-    let mut tuning = warpgrad_benches::malloc_tuning_requested();
     let mut threads: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--serve" {
             serve = true;
-            continue;
-        }
-        if a == "--malloc-tuning" {
-            tuning = true;
             continue;
         }
         if a == "-h" || a == "--help" {
@@ -370,15 +360,12 @@ fn main() {
             usage();
         }
     }
-    // Opt-in, and before any thread starts (as the CLI sets it).
-    let malloc_tuning = warpgrad_benches::malloc_tuning(tuning);
     // Before anything touches rayon: the global pool reads this once.
     if let Some(t) = &threads {
         std::env::set_var("RAYON_NUM_THREADS", t);
     }
     let setup = Setup {
         threads: std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into()),
-        malloc_tuning,
     };
     // On a pool worker, as the CLI runs: ops start on the calling thread.
     engine::parallel::in_pool(None, move || run(job, serve, &setup));
