@@ -464,7 +464,8 @@ def markdown(d):
     o.append("## Models, batch 256 (targets per row)\n")
     o.append("Training step: forward, cross-entropy, backward, SGD with momentum 0.9 on a "
              "fixed batch (no data loading). Inference: forward only (`Ctx::eval` / "
-             "`torch.inference_mode`).\n")
+             "`torch.inference_mode`). Where a step's time goes, and what the targets "
+             "would take: [profile.md](profile.md).\n")
     o.append("### Training step\n")
     o.append(table(sec("train"), "model", "img/s"))
     o.append("### Inference\n")
