@@ -313,7 +313,6 @@ fn forward_with(
         bias[..g.o].copy_from_slice(b.data());
     }
     let (taps, pix) = (Offsets::new(g.tap_offsets()), g.pixel_offsets());
-    let wsteps = Offsets::steps(k, op);
     let in_p = g.c * g.hp() * g.wp();
     out.par_chunks_mut(CONV_CHUNK * out_len)
         .enumerate()
@@ -357,7 +356,7 @@ fn forward_with(
                         a_at,
                         a_offs: &taps,
                         b: &wt[o0..],
-                        b_offs: &wsteps,
+                        b_step: op,
                     };
                     kern::run(isa, &panel, &mut tile, NR, true);
                     let nj = NR.min(g.o - o0);
@@ -427,7 +426,6 @@ fn backward_chunk(
                 }
             }
             let offs = Offsets::new((q0..q1).map(|q| (q / p) * in_p + pix[q % p]).collect());
-            let gsteps = Offsets::steps(q1 - q0, op);
             for l0 in (0..kp).step_by(MR) {
                 let a_at: [usize; MR] = std::array::from_fn(|m| taps[(l0 + m).min(k - 1)]);
                 for o0 in (0..op).step_by(NR) {
@@ -436,7 +434,7 @@ fn backward_chunk(
                         a_at,
                         a_offs: &offs,
                         b: &gt[o0..],
-                        b_offs: &gsteps,
+                        b_step: op,
                     };
                     kern::run(isa, &panel, &mut dwt[l0 * op + o0..], op, q0 > 0);
                 }
@@ -459,7 +457,7 @@ fn backward_chunk(
         // Its padding pixels stay zero; every ∂col tile is stored.
         let mut gp = pool::take_zeroed(g.o * pp);
         let mut dcol = pool::take_for_overwrite(kp * pp);
-        let (chans, gsteps) = (Offsets::steps(g.o, k), Offsets::steps(g.o, pp));
+        let chans = Offsets::steps(g.o, k);
         for (gsmp, dxs) in gs.chunks(out_len).zip(dx.chunks_mut(g.in_len())) {
             for (o, grow) in gsmp.chunks(p).enumerate() {
                 gp[o * pp..][..p].copy_from_slice(grow);
@@ -472,7 +470,7 @@ fn backward_chunk(
                         a_at,
                         a_offs: &chans,
                         b: &gp[q0..],
-                        b_offs: &gsteps,
+                        b_step: pp,
                     };
                     kern::run(isa, &panel, &mut dcol[l0 * pp + q0..], pp, false);
                 }
