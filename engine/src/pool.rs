@@ -513,13 +513,18 @@ pub fn fill_cached(value: f32) {
 /// Runs `f` twice, every buffer the process-wide pool caches filled with
 /// NaN before the second run (for tests: a result that depends on what a
 /// reused buffer held shows up as a difference or a NaN). Returns both
-/// results and the pool hits of the second run.
-pub fn run_twice_on_poisoned<R>(f: impl Fn() -> R) -> (R, R, u64) {
+/// results.
+///
+/// # Panics
+/// If the second run took no buffer from the pool (the check would then
+/// test nothing).
+pub fn run_twice_on_poisoned<R>(f: impl Fn() -> R) -> (R, R) {
     let first = f();
     fill_cached(f32::NAN);
     let before = stats().hits;
     let second = f();
-    (first, second, stats().hits - before)
+    assert!(stats().hits > before, "the second run reused no buffer");
+    (first, second)
 }
 
 /// A buffer that goes back to the process-wide pool when dropped: tensor

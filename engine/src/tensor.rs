@@ -195,6 +195,12 @@ impl Tensor {
         &self.data
     }
 
+    /// The values' bit patterns, row-major: what bit-identity checks compare
+    /// (NaN payloads and the sign of zero included).
+    pub fn bits(&self) -> Vec<u32> {
+        self.data.iter().map(|v| v.to_bits()).collect()
+    }
+
     /// Mutable values; copies the storage first if it is shared (into a
     /// buffer from the pool).
     pub fn data_mut(&mut self) -> &mut [f32] {

@@ -8,18 +8,6 @@ use engine::{Tape, Tensor, Var};
 use layers::conv::{conv2d_backward, conv2d_forward};
 use layers::*;
 
-fn bits(t: &Tensor) -> Vec<u32> {
-    t.data().iter().map(|v| v.to_bits()).collect()
-}
-
-/// Runs `f` twice on the pool's poisoned buffers; the second run must
-/// have reused some.
-fn twice<R>(f: impl Fn() -> R) -> (R, R) {
-    let (first, second, hits) = pool::run_twice_on_poisoned(f);
-    assert!(hits > 0, "the second run reused no buffer");
-    (first, second)
-}
-
 #[test]
 fn conv_forward_and_backward_are_bit_identical_on_reused_dirty_buffers() {
     // Padding (padded-input scratch), a partial chunk (19 = 16 + 3), output
@@ -34,9 +22,9 @@ fn conv_forward_and_backward_are_bit_identical_on_reused_dirty_buffers() {
         let y = conv2d_forward(&x, &w, Some(&b), 1, 1);
         let (dx, dw, db) = conv2d_backward(&x, &w, &g, 1, 1, [true, true, true]);
         let all = [y, dx.unwrap(), dw.unwrap(), db.unwrap()];
-        all.iter().map(bits).collect::<Vec<_>>()
+        all.iter().map(Tensor::bits).collect::<Vec<_>>()
     };
-    let (first, second) = twice(run);
+    let (first, second) = pool::run_twice_on_poisoned(run);
     assert!(first[0].iter().all(|&v| !f32::from_bits(v).is_nan()));
     assert_eq!(first, second);
 }
@@ -58,11 +46,15 @@ fn a_small_network_step_is_bit_identical_on_reused_dirty_buffers() {
         let logits = net.forward(&Var::constant(x.clone()), &ctx);
         let loss = cross_entropy(&logits, &labels);
         let grads = loss.backward();
-        let mut out = vec![bits(loss.value())];
-        out.extend(ctx.gradients(&grads, &net.params()).iter().map(bits));
+        let mut out = vec![loss.value().bits()];
+        out.extend(
+            ctx.gradients(&grads, &net.params())
+                .iter()
+                .map(Tensor::bits),
+        );
         out
     };
-    let (first, second) = twice(run);
+    let (first, second) = pool::run_twice_on_poisoned(run);
     assert_eq!(first.len(), 5);
     assert_eq!(first, second);
 }

@@ -11,18 +11,6 @@ use stn::sampler::grid_sample_var;
 use stn::transforms::{Affine, ThinPlateSpline, Transform};
 use stn::{Mode, SampleOptions};
 
-fn bits(t: &Tensor) -> Vec<u32> {
-    t.data().iter().map(|v| v.to_bits()).collect()
-}
-
-/// Runs `f` twice on the pool's poisoned buffers; the second run must
-/// have reused some.
-fn twice<R>(f: impl Fn() -> R) -> (R, R) {
-    let (first, second, hits) = pool::run_twice_on_poisoned(f);
-    assert!(hits > 0, "the second run reused no buffer");
-    (first, second)
-}
-
 #[test]
 fn sampling_forward_and_backward_are_bit_identical_on_reused_dirty_buffers() {
     // 8 items × 3 channels of 40×40 in, 36×36 out: every buffer pooled.
@@ -64,13 +52,13 @@ fn sampling_forward_and_backward_are_bit_identical_on_reused_dirty_buffers() {
             let weights = Var::constant(Tensor::linspace(-1.0, 1.0, v.value().numel()));
             let loss = v.reshape(&[v.value().numel()]).mul(&weights).sum();
             let grads = loss.backward();
-            all.push(bits(v.value()));
-            all.push(bits(&grads.get_or_zeros(&uv)));
-            all.push(bits(&grads.get_or_zeros(&tv)));
+            all.push(v.value().bits());
+            all.push(grads.get_or_zeros(&uv).bits());
+            all.push(grads.get_or_zeros(&tv).bits());
         }
         all
     };
-    let (first, second) = twice(run);
+    let (first, second) = pool::run_twice_on_poisoned(run);
     assert_eq!(first.len(), 9);
     assert!(first.iter().flatten().all(|&b| !f32::from_bits(b).is_nan()));
     assert_eq!(first, second);
@@ -88,11 +76,15 @@ fn a_spatial_transformer_model_step_is_bit_identical_on_reused_dirty_buffers() {
         let logits = model.forward(&Var::constant(x.clone()), &ctx);
         let loss = cross_entropy(&logits, &labels);
         let grads = loss.backward();
-        let mut out = vec![bits(loss.value())];
-        out.extend(ctx.gradients(&grads, &model.params()).iter().map(bits));
+        let mut out = vec![loss.value().bits()];
+        out.extend(
+            ctx.gradients(&grads, &model.params())
+                .iter()
+                .map(Tensor::bits),
+        );
         out
     };
-    let (first, second) = twice(run);
+    let (first, second) = pool::run_twice_on_poisoned(run);
     assert!(first.len() > 4);
     assert_eq!(first, second);
 }
