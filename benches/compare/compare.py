@@ -198,12 +198,14 @@ def main():
     t_start = time.time()
     loads = [loadavg()]
 
+    # Read once, before the run: CPU, versions and the commit measured.
+    mach = machine()
     ours = {t: Worker([a.ours, "--serve", "--threads", str(t)]) for t in threads}
     # On an AVX-512 machine, ours once more capped at the AVX2 kernels, so the
     # report shows both builds against the same PyTorch run
     # (COMPARE_AVX2_COLUMN=1 forces it, e.g. to test this on an AVX2 machine).
     capped = {}
-    if machine()["avx512f"] or os.environ.get("COMPARE_AVX2_COLUMN") == "1":
+    if mach["avx512f"] or os.environ.get("COMPARE_AVX2_COLUMN") == "1":
         env = dict(os.environ, WARPGRAD_SIMD="avx2")
         capped = {t: Worker([a.ours, "--serve", "--threads", str(t)], env=env)
                   for t in threads}
@@ -264,7 +266,7 @@ def main():
     # The FP32 FMA peak of this machine, in this run (conv rows are quoted
     # as a share of it): AVX2 and, where present, AVX-512.
     fma_peak = []
-    for isa in ["avx2"] + (["avx512"] if machine()["avx512f"] else []):
+    for isa in ["avx2"] + (["avx512"] if mach["avx512f"] else []):
         for t in threads:
             res = ours[t].ask(f"op=fma_peak workload={isa} reps=5")
             if "gflops" in res:
@@ -301,7 +303,7 @@ def main():
     loads.append(loadavg())
 
     out = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
-           "duration_s": time.time() - t_start, "machine": machine(), "torch": tinfo,
+           "duration_s": time.time() - t_start, "machine": mach, "torch": tinfo,
            "loads": loads, "simd": simd, "malloc_tuning": malloc_tuning, "rows": results, "scaling": scaling, "data": data, "tps": tps, "peak": peak,
            "fma_peak": fma_peak,
            "settings": vars(a)}
