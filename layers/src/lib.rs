@@ -2,7 +2,7 @@
 //!
 //! Neural-network building blocks on the warpgrad engine: the [`Module`]
 //! trait with named [`Param`]s and a forward [`Ctx`]; layers ([`Conv2d`],
-//! [`MaxPool2d`], [`AvgPool2d`], [`Linear`], [`ReLU`], [`Dropout`],
+//! [`MaxPool2d`] (optionally with a ReLU fused in front), [`AvgPool2d`], [`Linear`], [`ReLU`], [`Dropout`],
 //! [`Flatten`], [`Sequential`]); the fused softmax [`cross_entropy`] and
 //! [`accuracy`]; initialisers ([`Init`]); optimisers ([`Sgd`], [`Adam`]) with
 //! parameter groups, clipping and NaN checks; learning-rate [`Schedule`]s;
@@ -37,6 +37,7 @@ pub mod loss;
 pub mod module;
 pub mod optim;
 pub mod pool;
+pub mod relu_pool;
 pub mod schedule;
 
 pub use basic::{dropout_mask, dropout_with_mask, Dropout, Flatten, ReLU};
@@ -53,4 +54,5 @@ pub use module::{
 };
 pub use optim::{clip_grad_norm, Adam, OptimError, OptimState, Optimizer, Sgd, StepStats};
 pub use pool::{avg_pool2d, max_pool2d, AvgPool2d, MaxPool2d};
+pub use relu_pool::relu_max_pool2d;
 pub use schedule::{Decay, Schedule};

@@ -40,7 +40,20 @@ fn geom(op: &str, x: &[usize], k: usize, s: usize) -> (usize, usize, usize, usiz
 /// its plane) of the arg-max (a buffer from the engine's pool; wrapped in a
 /// [`Pooled`] it goes back there when dropped).
 pub fn max_pool2d_forward(x: &Tensor, k: usize, s: usize) -> (Tensor, Vec<u32>) {
-    let (planes, h, w, oh, ow) = geom("max_pool2d", x.shape(), k, s);
+    max_pool_of("max_pool2d", x, k, s, |v| v)
+}
+
+/// [`max_pool2d_forward`] of `f` applied to every element of `x` (without
+/// storing `f(x)`): the values and arg-maxes of max-pooling `x.map(f)`, bit
+/// for bit. `op` names the caller in shape errors.
+pub(crate) fn max_pool_of<F: Fn(f32) -> f32 + Sync + Copy>(
+    op: &str,
+    x: &Tensor,
+    k: usize,
+    s: usize,
+    f: F,
+) -> (Tensor, Vec<u32>) {
+    let (planes, h, w, oh, ow) = geom(op, x.shape(), k, s);
     let mut out = engine::parallel::zeros(planes * oh * ow);
     let mut arg = engine::parallel::zeros(planes * oh * ow);
     let xd = x.data();
@@ -51,9 +64,9 @@ pub fn max_pool2d_forward(x: &Tensor, k: usize, s: usize) -> (Tensor, Vec<u32>) 
             .for_each(|(pl, (o, a))| {
                 let xp = &xd[pl * h * w..(pl + 1) * h * w];
                 if k == 2 && s == 2 {
-                    max_pool_2x2(xp, w, oh, ow, o, a);
+                    max_pool_2x2(xp, w, oh, ow, o, a, f);
                 } else {
-                    max_pool_plane(xp, w, k, s, oh, ow, o, a);
+                    max_pool_plane(xp, w, k, s, oh, ow, o, a, f);
                 }
             });
     }
@@ -63,9 +76,9 @@ pub fn max_pool2d_forward(x: &Tensor, k: usize, s: usize) -> (Tensor, Vec<u32>) 
     (Tensor::from_vec(out, &shape), arg)
 }
 
-/// One plane (`w` wide) of [`max_pool2d_forward`], any window and stride.
+/// One plane (`w` wide) of [`max_pool_of`], any window and stride.
 #[allow(clippy::too_many_arguments)]
-fn max_pool_plane(
+fn max_pool_plane<F: Fn(f32) -> f32>(
     xp: &[f32],
     w: usize,
     k: usize,
@@ -74,6 +87,7 @@ fn max_pool_plane(
     ow: usize,
     o: &mut [f32],
     a: &mut [u32],
+    f: F,
 ) {
     for i in 0..oh {
         for j in 0..ow {
@@ -83,7 +97,7 @@ fn max_pool_plane(
             for u in 0..k {
                 for v in 0..k {
                     let idx = (i * s + u) * w + j * s + v;
-                    let val = xp[idx];
+                    let val = f(xp[idx]);
                     if first || beats(val, best) {
                         best = val;
                         bi = idx;
@@ -104,10 +118,18 @@ fn beats(v: f32, best: f32) -> bool {
     v > best || (v.is_nan() && !best.is_nan())
 }
 
-/// The 2×2, stride-2 case of [`max_pool2d_forward`] on one plane (`w` wide):
+/// The 2×2, stride-2 case of [`max_pool_of`] on one plane (`w` wide):
 /// same visiting order and tie rule as the general loop, without its index
 /// arithmetic and bounds checks (the paper's and the tutorial's pools).
-fn max_pool_2x2(xp: &[f32], w: usize, oh: usize, ow: usize, o: &mut [f32], a: &mut [u32]) {
+fn max_pool_2x2<F: Fn(f32) -> f32>(
+    xp: &[f32],
+    w: usize,
+    oh: usize,
+    ow: usize,
+    o: &mut [f32],
+    a: &mut [u32],
+    f: F,
+) {
     for i in 0..oh {
         let r0 = &xp[2 * i * w..][..2 * ow];
         let r1 = &xp[(2 * i + 1) * w..][..2 * ow];
@@ -120,15 +142,16 @@ fn max_pool_2x2(xp: &[f32], w: usize, oh: usize, ow: usize, o: &mut [f32], a: &m
             .enumerate()
         {
             let c0 = base + 2 * j as u32;
-            let (mut best, mut bi) = (t[0], c0);
-            if beats(t[1], best) {
-                (best, bi) = (t[1], c0 + 1);
+            let (t0, t1, b0, b1) = (f(t[0]), f(t[1]), f(b[0]), f(b[1]));
+            let (mut best, mut bi) = (t0, c0);
+            if beats(t1, best) {
+                (best, bi) = (t1, c0 + 1);
             }
-            if beats(b[0], best) {
-                (best, bi) = (b[0], c0 + w as u32);
+            if beats(b0, best) {
+                (best, bi) = (b0, c0 + w as u32);
             }
-            if beats(b[1], best) {
-                (best, bi) = (b[1], c0 + w as u32 + 1);
+            if beats(b1, best) {
+                (best, bi) = (b1, c0 + w as u32 + 1);
             }
             *od = best;
             *ad = bi;
@@ -138,6 +161,17 @@ fn max_pool_2x2(xp: &[f32], w: usize, oh: usize, ow: usize, o: &mut [f32], a: &m
 
 /// Max pooling backward: scatters `g` to the recorded arg-maxes.
 pub fn max_pool2d_backward(g: &Tensor, arg: &[u32], in_shape: &[usize]) -> Tensor {
+    scatter_where(g, arg, in_shape, None)
+}
+
+/// [`max_pool2d_backward`] that skips the outputs whose `keep` value is not
+/// positive (`keep`: `None` keeps all).
+pub(crate) fn scatter_where(
+    g: &Tensor,
+    arg: &[u32],
+    in_shape: &[usize],
+    keep: Option<&Tensor>,
+) -> Tensor {
     let (h, w) = (in_shape[2], in_shape[3]);
     let (oh, ow) = (g.shape()[2], g.shape()[3]);
     let mut dx = engine::parallel::zeros(in_shape.iter().product());
@@ -146,8 +180,20 @@ pub fn max_pool2d_backward(g: &Tensor, arg: &[u32], in_shape: &[usize]) -> Tenso
         dx.par_chunks_mut(h * w).enumerate().for_each(|(pl, d)| {
             let gp = &gd[pl * oh * ow..(pl + 1) * oh * ow];
             let ap = &arg[pl * oh * ow..(pl + 1) * oh * ow];
-            for (&gv, &a) in gp.iter().zip(ap) {
-                d[a as usize] += gv;
+            match keep {
+                None => {
+                    for (&gv, &a) in gp.iter().zip(ap) {
+                        d[a as usize] += gv;
+                    }
+                }
+                Some(y) => {
+                    let yp = &y.data()[pl * oh * ow..(pl + 1) * oh * ow];
+                    for ((&gv, &a), &yv) in gp.iter().zip(ap).zip(yp) {
+                        if yv > 0.0 {
+                            d[a as usize] += gv;
+                        }
+                    }
+                }
             }
         });
     }
@@ -232,22 +278,23 @@ fn pooled_shape(op: &str, input: &[usize], k: usize, s: usize) -> Vec<usize> {
     vec![input[0], input[1], oh, ow]
 }
 
-/// Max pooling layer.
+/// Max pooling layer; with [`MaxPool2d::after_relu`], ReLU then max pooling
+/// in one pass ([`crate::relu_max_pool2d`]).
 #[derive(Debug, Clone, Copy)]
 pub struct MaxPool2d {
     /// Window size.
     pub kernel: usize,
     /// Stride.
     pub stride: usize,
+    /// Rectify the input first (ReLU fused in; the same bits as a
+    /// [`crate::ReLU`] layer before this one).
+    pub relu: bool,
 }
 
 impl MaxPool2d {
     /// A `k`×`k` window with stride `k` (non-overlapping).
     pub fn new(k: usize) -> MaxPool2d {
-        MaxPool2d {
-            kernel: k,
-            stride: k,
-        }
+        MaxPool2d::with_stride(k, k)
     }
 
     /// A `k`×`k` window with stride `s`.
@@ -255,13 +302,23 @@ impl MaxPool2d {
         MaxPool2d {
             kernel: k,
             stride: s,
+            relu: false,
         }
+    }
+
+    /// The same pooling with a ReLU fused in front.
+    pub fn after_relu(self) -> MaxPool2d {
+        MaxPool2d { relu: true, ..self }
     }
 }
 
 impl Module for MaxPool2d {
     fn forward(&self, x: &Var, _ctx: &Ctx) -> Var {
-        max_pool2d(x, self.kernel, self.stride)
+        if self.relu {
+            crate::relu_max_pool2d(x, self.kernel, self.stride)
+        } else {
+            max_pool2d(x, self.kernel, self.stride)
+        }
     }
     fn params(&self) -> Vec<&Param> {
         Vec::new()
@@ -270,7 +327,8 @@ impl Module for MaxPool2d {
         Vec::new()
     }
     fn describe(&self) -> String {
-        format!("MaxPool2d k{} s{}", self.kernel, self.stride)
+        let relu = if self.relu { "ReLU+" } else { "" };
+        format!("{relu}MaxPool2d k{} s{}", self.kernel, self.stride)
     }
     fn output_shape(&self, input: &[usize]) -> Vec<usize> {
         pooled_shape("MaxPool2d", input, self.kernel, self.stride)
@@ -343,14 +401,19 @@ mod tests {
                     }
                 })
                 .collect();
-            let (mut o1, mut a1) = (vec![0.0; oh * ow], vec![0u32; oh * ow]);
-            let (mut o2, mut a2) = (vec![0.0; oh * ow], vec![0u32; oh * ow]);
-            max_pool_2x2(&xp, w, oh, ow, &mut o1, &mut a1);
-            max_pool_plane(&xp, w, 2, 2, oh, ow, &mut o2, &mut a2);
-            assert_eq!(a1, a2);
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&o1), bits(&o2));
-            assert!(o1.iter().any(|x| x.is_nan()), "the data should hold NaNs");
+            // Plain, and with the ReLU of the fused layer applied on reading.
+            let relu: fn(f32) -> f32 = |v| v.max(0.0);
+            let identity: fn(f32) -> f32 = |v| v;
+            for f in [identity, relu] {
+                let (mut o1, mut a1) = (vec![0.0; oh * ow], vec![0u32; oh * ow]);
+                let (mut o2, mut a2) = (vec![0.0; oh * ow], vec![0u32; oh * ow]);
+                max_pool_2x2(&xp, w, oh, ow, &mut o1, &mut a1, f);
+                max_pool_plane(&xp, w, 2, 2, oh, ow, &mut o2, &mut a2, f);
+                assert_eq!(a1, a2);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&o1), bits(&o2));
+            }
+            assert!(xp.iter().any(|x| x.is_nan()), "the data should hold NaNs");
         }
     }
 }

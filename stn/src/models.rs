@@ -14,7 +14,9 @@
 //! Table 1 uses only the paper's eight, [`PAPER_MODELS`]. Localisation nets: ST-CNN: max-pool 2 → conv 5×5 20
 //! → ReLU → max-pool 2 → conv 5×5 20 → ReLU → FC 50 → ReLU → regression head;
 //! ST-FCN: FC 32 → ReLU → FC 32 → ReLU → regression head. Every regression
-//! head starts at the identity transform.
+//! head starts at the identity transform. Each "ReLU → max-pool 2" is one
+//! fused layer, [`layers::MaxPool2d::after_relu`]: the same bits as the two layers,
+//! one pass fewer over the activation.
 //!
 //! On the larger canvases (RTS 42×42, TC 60×60) the transformer outputs 56×56
 //! and is average-pooled ×2 (the transformer zooms in, then downsamples), so
@@ -150,11 +152,10 @@ pub(crate) fn cnn(c: usize, side: usize, k: usize, rng: &mut engine::rng::Rng) -
     let f = conv_pool(conv_pool(side, 9), 7);
     Sequential::new()
         .push(Conv2d::new("conv1", c, 32, 9, rng))
-        .push(ReLU)
-        .push(MaxPool2d::new(2))
+        // ReLU then max-pool in one pass (the same bits as the two layers).
+        .push(MaxPool2d::new(2).after_relu())
         .push(Conv2d::new("conv2", 32, 64, 7, rng))
-        .push(ReLU)
-        .push(MaxPool2d::new(2))
+        .push(MaxPool2d::new(2).after_relu())
         .push(Flatten)
         .push(Linear::new("fc", 64 * f * f, k, rng))
 }
@@ -197,8 +198,7 @@ pub(crate) fn cnn_loc(c: usize, side: usize, rng: &mut engine::rng::Rng) -> (Seq
     let net = Sequential::new()
         .push(MaxPool2d::new(2))
         .push(Conv2d::new("conv1", c, 20, 5, rng))
-        .push(ReLU)
-        .push(MaxPool2d::new(2))
+        .push(MaxPool2d::new(2).after_relu())
         .push(Conv2d::new("conv2", 20, 20, 5, rng))
         .push(ReLU)
         .push(Flatten)

@@ -159,17 +159,23 @@ fn layer(
         "Flatten" => g.node("Flatten", &[x], "flatten", vec![("axis", Attr::Int(1))]),
         // Eval mode: dropout is the identity.
         "Dropout" => x.to_string(),
-        "MaxPool2d" | "AvgPool2d" => {
+        "MaxPool2d" | "AvgPool2d" | "ReLU+MaxPool2d" => {
             let f = &tokens[1..];
             let (k, s) = (field(d, f, 'k')?, field(d, f, 's')?);
-            let op = if kind == "MaxPool2d" {
-                "MaxPool"
-            } else {
+            let op = if kind == "AvgPool2d" {
                 "AveragePool"
+            } else {
+                "MaxPool"
+            };
+            // The fused layer is the two ONNX ops it stands for.
+            let x = if kind == "ReLU+MaxPool2d" {
+                g.node("Relu", &[x], "relu", vec![])
+            } else {
+                x.to_string()
             };
             g.node(
                 op,
-                &[x],
+                &[&x],
                 &op.to_lowercase(),
                 vec![
                     ("kernel_shape", Attr::Ints(vec![k, k])),
