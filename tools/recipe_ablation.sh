@@ -51,29 +51,14 @@ rows=(
   "d20+ema|--label-smoothing 0.1 --ema 0.999"
 )
 
-# The rows asked for, in the order asked (default: all, in the table's order).
-want=("$@")
-if ((${#want[@]} == 0)); then
-  for row in "${rows[@]}"; do want+=("${row%%|*}"); done
-fi
-cmds=()
-for name in "${want[@]}"; do
-  row=""
-  for r in "${rows[@]}"; do [[ "${r%%|*}" == "$name" ]] && row="$r"; done
-  [[ -n "$row" ]] || { echo "unknown row '$name'" >&2; exit 2; }
-  flags="${row#*|}"
-  for s in $seeds; do
-    dir="$runs/$name-s$s"
-    [[ -f "$dir/results.json" ]] && continue
-    resume=""
-    [[ -f "$dir/checkpoint.wgck" ]] && resume="--resume"
-    ep="--epochs $epochs"
-    [[ "$flags" == *--epochs* ]] && ep=""
-    # The starting recipe had no label smoothing (today's default has 0.1).
-    [[ "$flags" == *--label-smoothing* ]] || flags="--label-smoothing 0 $flags"
-    cmds+=("$bin train --dataset rts --model st-cnn-aff $ep --val-size 10000 --eval-every ${EVAL_EVERY:-2} --threads 1 --seed $s --out $dir $resume $flags > $dir.log 2>&1")
-  done
-done
-mkdir -p "$runs"
-printf '%s\n' "${cmds[@]}" | xargs -P "$jobs" -I{} bash -c '{}' || true
-echo "ablation: $(ls "$runs"/*/results.json 2>/dev/null | wc -l) runs finished under $runs"
+# One run: the rows' flags on top of the starting recipe.
+run_dir() { echo "$runs/$1-s$2"; }
+command_of() {
+  local flags="$2" ep="--epochs $epochs"
+  [[ "$flags" == *--epochs* ]] && ep=""
+  # The starting recipe had no label smoothing (today's default has 0.1).
+  [[ "$flags" == *--label-smoothing* ]] || flags="--label-smoothing 0 $flags"
+  echo "$bin train --dataset rts --model st-cnn-aff $ep --val-size 10000 --eval-every ${EVAL_EVERY:-2} --threads 1 --seed $3 --out $4 --resume-or-start $flags"
+}
+source tools/ablation_lib.sh
+ablate "$@"
