@@ -27,6 +27,11 @@ rows=(
   "loc1|--loc-lr 1"
   "loc0.1|--loc-lr 0.1"
   "ls0|--label-smoothing 0"
+  # Second round: the first round's two gains (lr 1e-3 and the localisation
+  # net at 1x both give it lr 3e-4 or more) together, and a faster one still.
+  "lr1e-3+loc1|--lr 0.001 --warmup 1000 --loc-lr 1"
+  "loc3|--loc-lr 3"
+  "lr1e-3+loc3|--lr 0.001 --warmup 1000 --loc-lr 3"
 )
 
 run_dir() { echo "$runs/$model-$1-s$2"; }
