@@ -32,6 +32,9 @@ rows=(
   "lr1e-3+loc1|--lr 0.001 --warmup 1000 --loc-lr 1"
   "loc3|--loc-lr 3"
   "lr1e-3+loc3|--lr 0.001 --warmup 1000 --loc-lr 3"
+  # Third round: the localisation net at lr 3e-4 (the first round's best)
+  # under a faster classifier still.
+  "lr2e-3+loc0.15|--lr 0.002 --warmup 2000 --loc-lr 0.15"
 )
 
 run_dir() { echo "$runs/$model-$1-s$2"; }

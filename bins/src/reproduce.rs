@@ -669,21 +669,43 @@ fn write_table(a: &Table1Args, _cells: &[Cell]) -> Result<(), CliError> {
             );
         }
     }
-    let md_path = a.sweep.results.join("table1.md");
-    let csv_path = a.sweep.results.join("table1.csv");
+    write_tables(
+        &a.sweep,
+        "table1",
+        &md,
+        &csv,
+        (done, total),
+        &[a.runs.clone(), a.sweep.results.join("runs")],
+    )
+}
+
+/// Writes `<results>/<stem>.md` and `.csv` (atomically) from `done` of
+/// `total` finished runs and prints the table, unless that would replace a
+/// table holding more finished runs (or any, with none found now) without
+/// `--force`: the refusal names the folders searched.
+pub(crate) fn write_tables(
+    sweep: &SweepArgs,
+    stem: &str,
+    md: &str,
+    csv: &str,
+    (done, total): (usize, usize),
+    searched: &[PathBuf],
+) -> Result<(), CliError> {
+    let md_path = sweep.results.join(format!("{stem}.md"));
+    let csv_path = sweep.results.join(format!("{stem}.csv"));
     let before = runs_in_csv(&csv_path);
-    if done == 0 || (done < before && !a.sweep.force) {
+    if done == 0 || (done < before && !sweep.force) {
+        let searched: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
         return Err(msg(format!(
-            "{} holds {before} finished runs and only {done} are found now (under {} and {}): not overwritten (--force writes it anyway)",
+            "{} holds {before} finished runs and only {done} are found now (under {}): not overwritten (--force writes it anyway)",
             csv_path.display(),
-            a.runs.display(),
-            a.sweep.results.join("runs").display()
+            searched.join(" and ")
         )));
     }
-    fs::create_dir_all(&a.sweep.results)
-        .map_err(|e| msg(format!("cannot create {}: {e}", a.sweep.results.display())))?;
-    crate::train::write_atomic(&md_path, &md)?;
-    crate::train::write_atomic(&csv_path, &csv)?;
+    fs::create_dir_all(&sweep.results)
+        .map_err(|e| msg(format!("cannot create {}: {e}", sweep.results.display())))?;
+    crate::train::write_atomic(&md_path, md)?;
+    crate::train::write_atomic(&csv_path, csv)?;
     print!("{md}");
     eprintln!(
         "{done} of {total} runs (both budgets) finished; wrote {} and {}",

@@ -11,13 +11,12 @@
 
 use crate::error::{msg, CliError};
 use crate::reproduce::{
-    archive_dir_in, archive_to, estimate_cells, ours, read_result_in, runs_in_csv, summary,
-    train_or_collect, Cell, Done, RunFlags,
+    archive_dir_in, archive_to, estimate_cells, ours, read_result_in, summary, train_or_collect,
+    Cell, Done, RunFlags,
 };
 use clap::Args;
 use datasets::Variant;
 use std::fmt::Write as _;
-use std::fs;
 use std::path::PathBuf;
 
 /// The data set of every run.
@@ -219,28 +218,14 @@ fn write_table(a: &AdditionArgs) -> Result<(), CliError> {
             );
         }
     }
-    let md_path = a.sweep.results.join("addition.md");
-    let csv_path = a.sweep.results.join("addition.csv");
-    let before = runs_in_csv(&csv_path);
-    if done == 0 || (done < before && !a.sweep.force) {
-        return Err(msg(format!(
-            "{} holds {before} finished runs and only {done} are found now (under {} and {}): not overwritten (--force writes it anyway)",
-            csv_path.display(),
-            a.runs.display(),
-            a.sweep.results.join("runs").join(DATASET).display()
-        )));
-    }
-    fs::create_dir_all(&a.sweep.results)
-        .map_err(|e| msg(format!("cannot create {}: {e}", a.sweep.results.display())))?;
-    crate::train::write_atomic(&md_path, &md)?;
-    crate::train::write_atomic(&csv_path, &csv)?;
-    print!("{md}");
-    eprintln!(
-        "{done} of {total} runs (both budgets) finished; wrote {} and {}",
-        md_path.display(),
-        csv_path.display()
-    );
-    Ok(())
+    crate::reproduce::write_tables(
+        &a.sweep,
+        "addition",
+        &md,
+        &csv,
+        (done, total),
+        &[a.runs.clone(), a.sweep.results.join("runs").join(DATASET)],
+    )
 }
 
 #[cfg(test)]
