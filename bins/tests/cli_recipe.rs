@@ -460,7 +460,7 @@ fn default_recipe_takes_the_full_budget_epochs_and_label_smoothing() {
 }
 
 /// On the addition data set `train` starts from the `addition` recipe
-/// (learning rate 3e-4) unless `--recipe` names another; elsewhere from
+/// (learning rate 2e-3) unless `--recipe` names another; elsewhere from
 /// `default` (3e-3); an unknown recipe is refused by name.
 #[test]
 fn the_addition_data_set_defaults_to_its_own_recipe() {
@@ -469,7 +469,7 @@ fn the_addition_data_set_defaults_to_its_own_recipe() {
             "add",
             &["--dataset", "addition", "--model", "fcn"][..],
             "addition",
-            3e-4f64,
+            2e-3f64,
         ),
         (
             "add-default",
