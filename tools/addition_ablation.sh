@@ -35,6 +35,7 @@ rows=(
   # Third round: the localisation net at lr 3e-4 (the first round's best)
   # under a faster classifier still.
   "lr2e-3+loc0.15|--lr 0.002 --warmup 2000 --loc-lr 0.15"
+  "lr4e-3+loc0.075|--lr 0.004 --warmup 2000 --loc-lr 0.075"
 )
 
 run_dir() { echo "$runs/$model-$1-s$2"; }
