@@ -214,6 +214,7 @@ def main():
 
     results = []
     simd = "?"
+    conv_simd = None
     malloc_tuning = False
     todo = rows(a.quick)
     for i, (section, op_o, op_t, wl, target) in enumerate(todo):
@@ -233,6 +234,8 @@ def main():
                     items, unit = res["items"], res["items_unit"]
                     if side == "o":
                         simd = res.get("simd", "?")
+                        if "conv_simd" in res:
+                            conv_simd = res["conv_simd"]
                         malloc_tuning = res.get("malloc_tuning", False)
             mo, mt = median(times_o), median(times_t)
             row = {"best_ours_ms": min(times_o), "best_torch_ms": min(times_t),
@@ -304,7 +307,7 @@ def main():
 
     out = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
            "duration_s": time.time() - t_start, "machine": mach, "torch": tinfo,
-           "loads": loads, "simd": simd, "malloc_tuning": malloc_tuning, "rows": results, "scaling": scaling, "data": data, "tps": tps, "peak": peak,
+           "loads": loads, "simd": simd, "conv_simd": conv_simd, "malloc_tuning": malloc_tuning, "rows": results, "scaling": scaling, "data": data, "tps": tps, "peak": peak,
            "fma_peak": fma_peak,
            "settings": vars(a)}
     with open(a.json, "w") as f:
@@ -375,8 +378,9 @@ def table(rows_, label, per_item=None):
         lines.append(f"| {r['wl_label']} | {r['threads']} | {fmt_ms(r['ours_ms'])} | "
                      f"{fmt_ms(r['torch_ms'])} | {r['ratio']:.2f}×{extra} | "
                      f"{r['best_ratio']:.2f}× | " +
-                     (f"{r['ratio_avx2']:.2f}× ({verdict(r['ratio_avx2'], r['target'])}) | "
-                      if "ratio_avx2" in r else ("— | " if capped else "")) +
+                     (f"{r['ratio_avx2']:.2f}×"
+                      + (f" ({verdict(r['ratio_avx2'], r['target'])})" if r["target"] else "")
+                      + " | " if "ratio_avx2" in r else ("— | " if capped else "")) +
                      f"{tgt} | {verdict(r['ratio'], r['target'])} |")
     return "\n".join(lines) + "\n"
 
@@ -409,17 +413,18 @@ def markdown(d):
              f"thread per core), hypervisor {m['hypervisor']}; AVX2 {'yes' if m['avx2'] else 'no'}, "
              f"AVX-512F {'yes' if m['avx512f'] else 'no'}; memory {m['mem']}; Linux {m['kernel']}")
     o.append(f"- warpgrad at commit {m.get('git', '?')}; {m['rustc']}; built with `cargo build --release` (opt-level 3, "
-             "codegen-units 4, no `-C target-cpu`); sampler kernels chosen at run time: "
-             f"`{d.get('simd', '?')}` build (set `WARPGRAD_SIMD=avx2` or `portable` to cap it; "
-             "every build gives the same bits)")
+             "codegen-units 4, no `-C target-cpu`); kernels chosen at run time: sampler "
+             f"`{d.get('simd', '?')}`, convolution `{d.get('conv_simd', 'avx2 (no AVX-512 build yet)')}` "
+             "(set `WARPGRAD_SIMD=avx2` or `portable` to cap both; every build gives the same bits)")
     o.append("- Allocator: " + ALLOCATOR.get(d.get("malloc_tuning"), ALLOCATOR[None]))
     o.append(f"- PyTorch {ti['torch']} (CPU capability {ti['cpu_capability']}, oneDNN "
              f"{'on' if ti['mkldnn'] else 'off'}), Python {ti['python']}; parallel backend: "
              + ti["parallel_info"].split("ATen parallel backend:")[-1].strip())
-    o.append(f"- Load: the machine is shared with other engineers' builds and training "
-             f"runs; 1-minute load average {min(loads):.1f}–{max(loads):.1f} during the run "
-             f"(mean {statistics.mean(loads):.1f}) on {m['cpus']} CPUs. Absolute times are "
-             "therefore pessimistic for both sides; compare ratios.")
+    o.append(f"- Load: 1-minute load average {min(loads):.1f}–{max(loads):.1f} during the run "
+             f"(mean {statistics.mean(loads):.1f}) on {m['cpus']} CPUs, this script's own "
+             "jobs included (one side runs at a time: about 1 during 1-thread rows, 2 during "
+             "2-thread rows); more than that means other processes were busy, and absolute "
+             "times are then pessimistic for both sides: compare ratios.")
     s = d["settings"]
     o.append(f"- Method: per row and thread count, {s['rounds']} round(s) of (ours, PyTorch) "
              f"alternating who goes first; each job warms up once, then runs ≥ {s['reps']} "
