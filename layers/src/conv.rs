@@ -57,7 +57,7 @@ use rayon::prelude::*;
 pub const CONV_CHUNK: usize = 16;
 
 /// Which build of the convolution's micro-kernel this process runs:
-/// `"avx2"` or `"portable"` (capped by `WARPGRAD_SIMD`). All give the same
+/// `"avx512"`, `"avx2"` or `"portable"` (capped by `WARPGRAD_SIMD`). All give the same
 /// bits; benchmark reports print it.
 pub fn kernel_build() -> &'static str {
     Isa::detect().name()

@@ -9,18 +9,18 @@
 //! input planes, with no im2col matrix) and the `b` side [`NR`] contiguous
 //! values a fixed stride apart (rows of the packed weights or output
 //! gradient). A stride rather than a table saves a load per step, in a
-//! loop that is nearly load-bound (12 FMAs and 9 loads a step). Each value is one chain of
-//! single-rounding FMAs in `t` order, whatever the build: the AVX2 build
-//! (`vfmadd` on 8 lanes) and the portable one (`f32::mul_add`) give the same
-//! bits (tested in `layers::conv`).
+//! loop that is nearly load-bound (12 FMAs and 9 loads a step in the AVX2
+//! build). Each value is one chain of single-rounding FMAs in `t` order,
+//! whatever the build: the AVX-512 build (`vfmadd` on 16 lanes, one vector
+//! a row), the AVX2 one (8 lanes, two vectors a row) and the portable one
+//! (`f32::mul_add`) give the same bits (tested in `layers::conv`).
 //!
 //! Builds are chosen at run time ([`Isa`]) and capped by the `WARPGRAD_SIMD`
-//! environment variable as the sampler's are. An AVX-512 CPU runs the AVX2
-//! build (no AVX-512 instance yet: it could not be tested here).
+//! environment variable as the sampler's are.
 
 /// Rows of a tile (broadcast side).
 pub const MR: usize = 6;
-/// Columns of a tile (vector side): two AVX2 vectors.
+/// Columns of a tile (vector side): two AVX2 vectors, one AVX-512 vector.
 pub const NR: usize = 16;
 
 /// Which build of the micro-kernel runs.
@@ -30,6 +30,9 @@ pub enum Isa {
     Portable,
     /// AVX2 + FMA: 12 accumulators of 8 lanes.
     Avx2,
+    /// AVX-512F: 6 accumulators of 16 lanes (a tile row is one vector), so a
+    /// step issues 6 FMAs and 7 loads where the AVX2 build issues 12 and 9.
+    Avx512,
 }
 
 impl Isa {
@@ -42,7 +45,8 @@ impl Isa {
             let best = Isa::available().pop().unwrap_or(Isa::Portable);
             let cap = match std::env::var("WARPGRAD_SIMD").as_deref() {
                 Ok("portable") => Isa::Portable,
-                _ => Isa::Avx2,
+                Ok("avx2") => Isa::Avx2,
+                _ => Isa::Avx512,
             };
             best.min(cap)
         })
@@ -56,14 +60,18 @@ impl Isa {
             use std::arch::is_x86_feature_detected as has;
             if has!("avx2") && has!("fma") {
                 all.push(Isa::Avx2);
+                if has!("avx512f") {
+                    all.push(Isa::Avx512);
+                }
             }
         }
         all
     }
 
-    /// The build's name in reports: `"avx2"` or `"portable"`.
+    /// The build's name in reports: `"avx512"`, `"avx2"` or `"portable"`.
     pub fn name(self) -> &'static str {
         match self {
+            Isa::Avx512 => "avx512",
             Isa::Avx2 => "avx2",
             Isa::Portable => "portable",
         }
@@ -149,6 +157,10 @@ pub fn run(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
         // SAFETY: `Isa::Avx2` only comes from `Isa::available` after AVX2 and
         // FMA were detected; the asserts above bound every read and write.
         Isa::Avx2 => unsafe { run_avx2(p, c, ldc, load) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512` only comes from `Isa::available` after
+        // AVX-512F was detected; the asserts above bound every access.
+        Isa::Avx512 => unsafe { run_avx512(p, c, ldc, load) },
         _ => run_portable(p, c, ldc, load),
     }
 }
@@ -220,5 +232,43 @@ unsafe fn run_avx2(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
             _mm256_storeu_ps(cp.add(m * ldc), row[0]);
             _mm256_storeu_ps(cp.add(m * ldc + 8), row[1]);
         }
+    }
+}
+
+/// The AVX-512 build: 6 rows × 1 vector of accumulators, the same chains
+/// as [`run_avx2`] on twice the lanes.
+///
+/// # Safety
+/// The CPU has AVX-512F; `run`'s asserts hold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn run_avx512(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
+    use std::arch::x86_64::*;
+    let cp = c.as_mut_ptr();
+    let mut acc = [_mm512_setzero_ps(); MR];
+    if load {
+        for (m, row) in acc.iter_mut().enumerate() {
+            // SAFETY: row m's NR values lie in `c` (asserted by `run`).
+            *row = unsafe { _mm512_loadu_ps(cp.add(m * ldc)) };
+        }
+    }
+    let a = p.a.as_ptr();
+    let pa: [*const f32; MR] = p.a_at.map(|i| a.wrapping_add(i));
+    // Stepped with wrapping_add: after the last step it may point past `b`,
+    // unread.
+    let mut bp = p.b.as_ptr();
+    for &off in &p.a_offs.0 {
+        // SAFETY: as in `run_avx2`: every read lies in `a` or `b`.
+        unsafe {
+            let bv = _mm512_loadu_ps(bp);
+            for (row, &ap) in acc.iter_mut().zip(&pa) {
+                *row = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(off)), bv, *row);
+            }
+        }
+        bp = bp.wrapping_add(p.b_step);
+    }
+    for (m, row) in acc.iter().enumerate() {
+        // SAFETY: as for the loads.
+        unsafe { _mm512_storeu_ps(cp.add(m * ldc), *row) };
     }
 }
