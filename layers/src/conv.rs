@@ -47,7 +47,7 @@
 
 use crate::init::Init;
 use crate::module::{Ctx, Module, Param};
-use engine::kernels::gemm6x16::{self as kern, Isa, Offsets, Panel, MR, NR};
+use engine::kernels::gemm6x16::{self as kern, tile_width, Isa, Offsets, Panel, MR, NR, NR2};
 use engine::pool;
 use engine::rng::Rng;
 use engine::{Tensor, Var};
@@ -323,10 +323,10 @@ fn forward_with(
             let mut pbuf = pool::take_for_overwrite(if g.pad > 0 { s * in_p } else { 0 });
             let xp = padded(&g, xs, s, &mut pbuf);
             // Tiles of MR output pixels (running on across the chunk's
-            // samples) × NR output channels; each value one FMA chain over
-            // the taps, from the bias.
+            // samples) × NR or NR2 output channels; each value one FMA chain
+            // over the taps, from the bias.
             let qn = s * p;
-            let mut tile = [0.0f32; MR * NR];
+            let mut tile = [0.0f32; MR * NR2];
             // Sample and pixel of each tile's first pixel, stepped without divisions.
             let (mut s0, mut p0) = (0, 0);
             for _ in 0..qn.div_ceil(MR) {
@@ -347,9 +347,12 @@ fn forward_with(
                     }
                 }
                 (s0, p0) = (si, pi);
-                for o0 in (0..op).step_by(NR) {
-                    for row in tile.chunks_mut(NR) {
-                        row.copy_from_slice(&bias[o0..o0 + NR]);
+                let mut o0 = 0;
+                while o0 < op {
+                    let nr = tile_width(o0, op);
+                    let tile = &mut tile[..MR * nr];
+                    for row in tile.chunks_mut(nr) {
+                        row.copy_from_slice(&bias[o0..o0 + nr]);
                     }
                     let panel = Panel {
                         a: xp,
@@ -358,9 +361,9 @@ fn forward_with(
                         b: &wt[o0..],
                         b_step: op,
                     };
-                    kern::run(isa, &panel, &mut tile, NR, true);
-                    let nj = NR.min(g.o - o0);
-                    for (row, &d) in tile.chunks(NR).zip(&dst) {
+                    run_tile(isa, &panel, tile, nr, true, nr);
+                    let nj = nr.min(g.o - o0);
+                    for (row, &d) in tile.chunks(nr).zip(&dst) {
                         if d == usize::MAX {
                             break;
                         }
@@ -369,12 +372,23 @@ fn forward_with(
                             ob[d + j * p] = v;
                         }
                     }
+                    o0 += nr;
                 }
             }
             pool::give(pbuf);
         });
     pool::give(wt);
     Tensor::from_vec(out, &[g.n, g.o, g.oh, g.ow])
+}
+
+/// Runs the kernel on a tile `nr` ([`NR`] or [`NR2`]) columns wide, row
+/// stride `ldc`.
+fn run_tile(isa: Isa, panel: &Panel, c: &mut [f32], ldc: usize, load: bool, nr: usize) {
+    if nr == NR2 {
+        kern::run_wide(isa, panel, c, ldc, load);
+    } else {
+        kern::run(isa, panel, c, ldc, load);
+    }
 }
 
 /// Gradients of one chunk: `(∂W partial, ∂b partial)`; writes ∂x into `dx`
@@ -428,7 +442,8 @@ fn backward_chunk(
             let offs = Offsets::new((q0..q1).map(|q| (q / p) * in_p + pix[q % p]).collect());
             for l0 in (0..kp).step_by(MR) {
                 let a_at: [usize; MR] = std::array::from_fn(|m| taps[(l0 + m).min(k - 1)]);
-                for o0 in (0..op).step_by(NR) {
+                let mut o0 = 0;
+                while o0 < op {
                     let panel = Panel {
                         a: xp,
                         a_at,
@@ -436,7 +451,9 @@ fn backward_chunk(
                         b: &gt[o0..],
                         b_step: op,
                     };
-                    kern::run(isa, &panel, &mut dwt[l0 * op + o0..], op, q0 > 0);
+                    let nr = tile_width(o0, op);
+                    run_tile(isa, &panel, &mut dwt[l0 * op + o0..], op, q0 > 0, nr);
+                    o0 += nr;
                 }
             }
         }
@@ -464,7 +481,8 @@ fn backward_chunk(
             }
             for l0 in (0..kp).step_by(MR) {
                 let a_at: [usize; MR] = std::array::from_fn(|m| (l0 + m).min(k - 1));
-                for q0 in (0..pp).step_by(NR) {
+                let mut q0 = 0;
+                while q0 < pp {
                     let panel = Panel {
                         a: wd,
                         a_at,
@@ -472,7 +490,9 @@ fn backward_chunk(
                         b: &gp[q0..],
                         b_step: pp,
                     };
-                    kern::run(isa, &panel, &mut dcol[l0 * pp + q0..], pp, false);
+                    let nr = tile_width(q0, pp);
+                    run_tile(isa, &panel, &mut dcol[l0 * pp + q0..], pp, false, nr);
+                    q0 += nr;
                 }
             }
             col2im(g, &dcol, pp, dxs);

@@ -22,6 +22,8 @@
 pub const MR: usize = 6;
 /// Columns of a tile (vector side): two AVX2 vectors, one AVX-512 vector.
 pub const NR: usize = 16;
+/// Columns of a wide tile ([`run_wide`]): two tiles side by side.
+pub const NR2: usize = 2 * NR;
 
 /// Which build of the micro-kernel runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,8 +32,9 @@ pub enum Isa {
     Portable,
     /// AVX2 + FMA: 12 accumulators of 8 lanes.
     Avx2,
-    /// AVX-512F: 6 accumulators of 16 lanes (a tile row is one vector), so a
-    /// step issues 6 FMAs and 7 loads where the AVX2 build issues 12 and 9.
+    /// AVX-512F: a tile row is one 16-lane vector (6 accumulators; 12 on a
+    /// wide tile, [`run_wide`], whose step issues 12 FMAs and 8 loads for
+    /// twice the AVX2 build's work).
     Avx512,
 }
 
@@ -165,6 +168,57 @@ pub fn run(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
     }
 }
 
+/// [`run`] on a wide tile of [`MR`]×[`NR2`] values: the tile at `c` and the
+/// one [`NR`] columns to its right, whose `b` side starts [`NR`] values
+/// further on. The same chains, hence the same bits, as two [`run`] calls;
+/// the AVX-512 build runs them as one (12 accumulators, enough independent
+/// chains to cover the FMA latency on two FMA ports), the others as two.
+///
+/// # Panics
+/// If a read or the tile falls outside its slice.
+#[inline]
+pub fn run_wide(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
+    let n = p.a_offs.len();
+    let amax = p.a_at.iter().max().copied().unwrap_or(0) + p.a_offs.max();
+    assert!(
+        n == 0 || amax < p.a.len(),
+        "conv kernel: a read out of range"
+    );
+    assert!(
+        n == 0 || (n - 1) * p.b_step + NR2 <= p.b.len(),
+        "conv kernel: b read out of range"
+    );
+    assert!(
+        (MR - 1) * ldc + NR2 <= c.len(),
+        "conv kernel: tile out of range"
+    );
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512` only comes from `Isa::available` after
+        // AVX-512F was detected; the asserts above bound every access.
+        Isa::Avx512 => unsafe { run_avx512_wide(p, c, ldc, load) },
+        _ => {
+            run(isa, p, c, ldc, load);
+            let right = Panel {
+                b: &p.b[NR..],
+                ..*p
+            };
+            run(isa, &right, &mut c[NR..], ldc, load);
+        }
+    }
+}
+
+/// The width of the next tile at column `j0` of `cols` (a multiple of
+/// [`NR`]): [`NR2`] where a wide tile fits, else [`NR`].
+#[inline]
+pub fn tile_width(j0: usize, cols: usize) -> usize {
+    if j0 + NR2 <= cols {
+        NR2
+    } else {
+        NR
+    }
+}
+
 /// The portable build: the same chains with `f32::mul_add`.
 fn run_portable(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
     let mut acc = [[0.0f32; NR]; MR];
@@ -270,5 +324,52 @@ unsafe fn run_avx512(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
     for (m, row) in acc.iter().enumerate() {
         // SAFETY: as for the loads.
         unsafe { _mm512_storeu_ps(cp.add(m * ldc), *row) };
+    }
+}
+
+/// The AVX-512 build of [`run_wide`]: 6 rows × 2 vectors of accumulators.
+///
+/// # Safety
+/// The CPU has AVX-512F; `run_wide`'s asserts hold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn run_avx512_wide(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
+    use std::arch::x86_64::*;
+    let cp = c.as_mut_ptr();
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    if load {
+        for (m, row) in acc.iter_mut().enumerate() {
+            // SAFETY: row m's NR2 values lie in `c` (asserted by `run_wide`).
+            unsafe {
+                row[0] = _mm512_loadu_ps(cp.add(m * ldc));
+                row[1] = _mm512_loadu_ps(cp.add(m * ldc + NR));
+            }
+        }
+    }
+    let a = p.a.as_ptr();
+    let pa: [*const f32; MR] = p.a_at.map(|i| a.wrapping_add(i));
+    // Stepped with wrapping_add: after the last step it may point past `b`,
+    // unread.
+    let mut bp = p.b.as_ptr();
+    for &off in &p.a_offs.0 {
+        // SAFETY: at step t, bp = b + t·b_step and t·b_step + NR2 ≤ b.len();
+        // a_at[m] + off < a.len() (asserted by `run_wide`).
+        unsafe {
+            let b0 = _mm512_loadu_ps(bp);
+            let b1 = _mm512_loadu_ps(bp.add(NR));
+            for (row, &ap) in acc.iter_mut().zip(&pa) {
+                let av = _mm512_set1_ps(*ap.add(off));
+                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+            }
+        }
+        bp = bp.wrapping_add(p.b_step);
+    }
+    for (m, row) in acc.iter().enumerate() {
+        // SAFETY: as for the loads.
+        unsafe {
+            _mm512_storeu_ps(cp.add(m * ldc), row[0]);
+            _mm512_storeu_ps(cp.add(m * ldc + NR), row[1]);
+        }
     }
 }
