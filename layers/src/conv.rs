@@ -38,7 +38,8 @@
 //! The batch is split into chunks of [`CONV_CHUNK`] samples, a number that
 //! does not depend on the thread count, and chunks run in parallel with
 //! rayon. Tile shapes change no chain, so the results are bit-identical for
-//! any `RAYON_NUM_THREADS` and any kernel build (AVX2 or portable; tested).
+//! any `RAYON_NUM_THREADS` and any kernel build (AVX-512, AVX2 or portable;
+//! tested), whether a tile is 16 or 32 columns wide.
 //!
 //! Outputs, gradients and scratch (padded input, Gᵀ blocks, ∂col, per-chunk
 //! partials) come from the engine's buffer pool ([`engine::pool`]) and
