@@ -34,14 +34,23 @@ const TINY: &[&str] = &[
 ];
 
 fn train(out: &Path, extra: &[&str], threads: &str) -> Output {
-    let o = exe()
-        .args(TINY)
+    train_with_kernels(out, extra, threads, None)
+}
+
+/// `train` with the kernel builds capped by `WARPGRAD_SIMD` (`None`: the
+/// best this CPU has).
+fn train_with_kernels(out: &Path, extra: &[&str], threads: &str, simd: Option<&str>) -> Output {
+    let mut cmd = exe();
+    cmd.args(TINY)
         .arg("--out")
         .arg(out)
         .args(extra)
         .env("RAYON_NUM_THREADS", threads)
-        .output()
-        .unwrap();
+        .env_remove("WARPGRAD_SIMD");
+    if let Some(simd) = simd {
+        cmd.env("WARPGRAD_SIMD", simd);
+    }
+    let o = cmd.output().unwrap();
     assert!(
         o.status.success(),
         "train failed: {}",
@@ -73,6 +82,26 @@ fn same_seed_twice_and_any_thread_count_give_identical_runs() {
     let d = tmp("d");
     train(&d, &["--seed", "2"], "2");
     assert_ne!(checkpoint(&a), checkpoint(&d));
+}
+
+/// The convolution's and the sampler's kernels sum in the same order in
+/// every build, so a run is the same on an AVX-512, an AVX2-only and a
+/// non-x86 machine: here the best build of this CPU against the builds
+/// capped at AVX2 and at portable code.
+#[test]
+fn every_kernel_build_gives_the_identical_run() {
+    let best = tmp("simd-best");
+    train_with_kernels(&best, &[], "2", None);
+    for cap in ["avx2", "portable"] {
+        let capped = tmp(&format!("simd-{cap}"));
+        train_with_kernels(&capped, &[], "2", Some(cap));
+        assert_eq!(metrics(&best), metrics(&capped), "best build vs {cap}");
+        assert_eq!(
+            checkpoint(&best),
+            checkpoint(&capped),
+            "best build vs {cap}"
+        );
+    }
 }
 
 #[test]
