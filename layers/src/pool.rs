@@ -402,7 +402,7 @@ mod tests {
                 })
                 .collect();
             // Plain, and with the ReLU of the fused layer applied on reading.
-            let relu: fn(f32) -> f32 = |v| v.max(0.0);
+            let relu: fn(f32) -> f32 = engine::ops::unary::relu;
             let identity: fn(f32) -> f32 = |v| v;
             for f in [identity, relu] {
                 let (mut o1, mut a1) = (vec![0.0; oh * ow], vec![0u32; oh * ow]);

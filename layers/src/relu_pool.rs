@@ -22,7 +22,7 @@ use engine::Var;
 /// Tracked ReLU then max pooling with a `k`×`k` window and stride `s`.
 pub fn relu_max_pool2d(x: &Var, k: usize, s: usize) -> Var {
     // The same rectifier as `Tensor::relu`, hence the same bits.
-    let (out, arg) = max_pool_of("relu_max_pool2d", x.value(), k, s, |v| v.max(0.0));
+    let (out, arg) = max_pool_of("relu_max_pool2d", x.value(), k, s, engine::ops::unary::relu);
     let arg = Pooled::new(arg);
     let y = out.clone();
     let in_shape = x.shape().to_vec();

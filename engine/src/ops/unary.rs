@@ -26,6 +26,20 @@ fn sigmoid(x: f32) -> f32 {
     }
 }
 
+/// The rectifier max(0, x) with every edge case pinned: +0 for x ≤ 0 (so
+/// also for −0) and for NaN. `f32::max(x, 0.0)` leaves the sign of a zero
+/// result to the optimiser (`maxss` returns its second operand on a tie), so
+/// two inlined copies of it can disagree on −0; every ReLU of the project
+/// (this one, the fused ReLU + max-pool) calls this function instead.
+#[inline]
+pub fn relu(x: f32) -> f32 {
+    if x > 0.0 {
+        x
+    } else {
+        0.0
+    }
+}
+
 fn sign(x: f32) -> f32 {
     if x > 0.0 {
         1.0
@@ -59,7 +73,7 @@ impl Tensor {
     }
     /// max(0, x) elementwise.
     pub fn relu(&self) -> Tensor {
-        self.map(|x| x.max(0.0))
+        self.map(relu)
     }
     /// abs(x) elementwise.
     pub fn abs(&self) -> Tensor {
