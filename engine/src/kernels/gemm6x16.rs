@@ -134,13 +134,10 @@ pub struct Panel<'a> {
     pub b_step: usize,
 }
 
-/// Runs the chain of `p` on the tile `c` (row stride `ldc`), starting from
-/// the tile's values if `load`, else from zero.
-///
-/// # Panics
-/// If a read or the tile falls outside its slice.
-#[inline]
-pub fn run(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
+/// Panics unless every read of `p` and a tile `nr` columns wide at `c`
+/// (row stride `ldc`) lie inside their slices: the bounds the unsafe
+/// builds rely on.
+fn check_bounds(p: &Panel, c: &[f32], ldc: usize, nr: usize) {
     let n = p.a_offs.len();
     let amax = p.a_at.iter().max().copied().unwrap_or(0) + p.a_offs.max();
     assert!(
@@ -148,13 +145,23 @@ pub fn run(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
         "conv kernel: a read out of range"
     );
     assert!(
-        n == 0 || (n - 1) * p.b_step + NR <= p.b.len(),
+        n == 0 || (n - 1) * p.b_step + nr <= p.b.len(),
         "conv kernel: b read out of range"
     );
     assert!(
-        (MR - 1) * ldc + NR <= c.len(),
+        (MR - 1) * ldc + nr <= c.len(),
         "conv kernel: tile out of range"
     );
+}
+
+/// Runs the chain of `p` on the tile `c` (row stride `ldc`), starting from
+/// the tile's values if `load`, else from zero.
+///
+/// # Panics
+/// If a read or the tile falls outside its slice.
+#[inline]
+pub fn run(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
+    check_bounds(p, c, ldc, NR);
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx2` only comes from `Isa::available` after AVX2 and
@@ -178,20 +185,7 @@ pub fn run(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
 /// If a read or the tile falls outside its slice.
 #[inline]
 pub fn run_wide(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
-    let n = p.a_offs.len();
-    let amax = p.a_at.iter().max().copied().unwrap_or(0) + p.a_offs.max();
-    assert!(
-        n == 0 || amax < p.a.len(),
-        "conv kernel: a read out of range"
-    );
-    assert!(
-        n == 0 || (n - 1) * p.b_step + NR2 <= p.b.len(),
-        "conv kernel: b read out of range"
-    );
-    assert!(
-        (MR - 1) * ldc + NR2 <= c.len(),
-        "conv kernel: tile out of range"
-    );
+    check_bounds(p, c, ldc, NR2);
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` only comes from `Isa::available` after
