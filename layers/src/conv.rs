@@ -23,7 +23,8 @@
 //! # Summation order (fixed; the same in every kernel build)
 //! * `y[n,o,q]`: one chain of fused multiply-adds `acc ← fma(x, w, acc)`
 //!   from `acc = b[o]` (0 without bias) over the taps `l = (c·k + u)·k + v`
-//!   in increasing order.
+//!   in increasing order (the chain runs in blocks of taps whose slice of
+//!   the weights stays in L1, which changes no bits).
 //! * `∂W[o,l]`: within a chunk, one FMA chain from 0 over the output pixels
 //!   `q = i·W' + j` of each sample, samples in order (the chain runs in
 //!   blocks of pixels, which changes no bits); then the chunk
@@ -64,9 +65,18 @@ pub fn kernel_build() -> &'static str {
     Isa::detect().name()
 }
 
-/// Values of Gᵀ per ∂W block (64 KiB): the block's pixels are a chain's
-/// steps, so its size changes no bits.
-const DW_BLOCK_VALUES: usize = 16 << 10;
+/// Values of Gᵀ per ∂W block (16 KiB, so it stays in the L1 cache of any
+/// x86-64 core while every tap tile passes over it): the block's pixels
+/// are a chain's steps, so its size changes no bits.
+const DW_BLOCK_VALUES: usize = 4 << 10;
+
+/// Values of Wᵀ per forward tap block (16 KiB, in L1 as above); the
+/// block's taps are a chain's steps, so its size changes no bits either.
+const FWD_BLOCK_VALUES: usize = 4 << 10;
+
+/// Pixel tiles that pass over one forward tap block before the next block
+/// (their partial outputs, 48 KiB at 64 output channels, wait in L1 or L2).
+const FWD_GROUP_TILES: usize = 32;
 
 /// Shapes of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,10 +284,12 @@ pub fn conv2d_forward(
     stride: usize,
     pad: usize,
 ) -> Tensor {
-    forward_with(Isa::detect(), x, w, b, stride, pad)
+    forward_with(Isa::detect(), x, w, b, stride, pad, None)
 }
 
-/// [`conv2d_forward`] with a given kernel build.
+/// [`conv2d_forward`] with a given kernel build and `tap_block` taps per
+/// block of the chain (default: [`FWD_BLOCK_VALUES`] of Wᵀ; any size gives
+/// the same bits).
 fn forward_with(
     isa: Isa,
     x: &Tensor,
@@ -285,6 +297,7 @@ fn forward_with(
     b: Option<&Tensor>,
     stride: usize,
     pad: usize,
+    tap_block: Option<usize>,
 ) -> Tensor {
     let g = ConvGeom::new(x.shape(), w.shape(), stride, pad);
     if let Some(b) = b {
@@ -313,7 +326,15 @@ fn forward_with(
     if let Some(b) = b {
         bias[..g.o].copy_from_slice(b.data());
     }
-    let (taps, pix) = (Offsets::new(g.tap_offsets()), g.pixel_offsets());
+    let (taps, pix) = (g.tap_offsets(), g.pixel_offsets());
+    // The chain over the taps runs in blocks whose slice of Wᵀ stays in L1
+    // while a group of pixel tiles passes over it; a block ends with the
+    // tile stored and the next one resumes from it, which changes no bits.
+    let tb = tap_block.unwrap_or(FWD_BLOCK_VALUES / op).clamp(1, k);
+    let blocks: Vec<(usize, Offsets)> = (0..k)
+        .step_by(tb)
+        .map(|t0| (t0, Offsets::new(taps[t0..(t0 + tb).min(k)].to_vec())))
+        .collect();
     let in_p = g.c * g.hp() * g.wp();
     out.par_chunks_mut(CONV_CHUNK * out_len)
         .enumerate()
@@ -324,58 +345,80 @@ fn forward_with(
             let mut pbuf = pool::take_for_overwrite(if g.pad > 0 { s * in_p } else { 0 });
             let xp = padded(&g, xs, s, &mut pbuf);
             // Tiles of MR output pixels (running on across the chunk's
-            // samples) × NR or NR2 output channels; each value one FMA chain
-            // over the taps, from the bias.
-            let qn = s * p;
-            let mut tile = [0.0f32; MR * NR2];
-            // Sample and pixel of each tile's first pixel, stepped without divisions.
+            // samples) × NR or NR2 output channels, FWD_GROUP_TILES at a
+            // time; each value one FMA chain over the taps, from the bias.
+            let tiles = (s * p).div_ceil(MR);
+            // With one block there is nothing to share: a tile at a time, hot in L1.
+            let group = if blocks.len() > 1 { FWD_GROUP_TILES } else { 1 };
+            let mut acc = pool::take_for_overwrite(group.min(tiles) * MR * op);
+            // Where each tile reads its pixels (`a_at`) and writes its rows.
+            let mut at = [[0usize; MR]; FWD_GROUP_TILES];
+            let mut dst = [[usize::MAX; MR]; FWD_GROUP_TILES];
+            // Sample and pixel of the next tile's first pixel, stepped without divisions.
             let (mut s0, mut p0) = (0, 0);
-            for _ in 0..qn.div_ceil(MR) {
-                let mut a_at = [0usize; MR];
-                let mut dst = [usize::MAX; MR];
-                let (mut si, mut pi) = (s0, p0);
-                for m in 0..MR {
-                    if si < s {
-                        a_at[m] = si * in_p + pix[pi];
-                        dst[m] = si * out_len + pi;
-                    } else {
-                        // Past the chunk: repeat a real pixel, dropped below.
-                        a_at[m] = a_at[m - 1];
+            for g0 in (0..tiles).step_by(group) {
+                let nt = group.min(tiles - g0);
+                for (a_at, dst) in at.iter_mut().zip(dst.iter_mut()).take(nt) {
+                    let (mut si, mut pi) = (s0, p0);
+                    for m in 0..MR {
+                        if si < s {
+                            a_at[m] = si * in_p + pix[pi];
+                            dst[m] = si * out_len + pi;
+                        } else {
+                            // Past the chunk: repeat a real pixel, dropped below.
+                            a_at[m] = a_at[m - 1];
+                            dst[m] = usize::MAX;
+                        }
+                        pi += 1;
+                        if pi == p {
+                            (si, pi) = (si + 1, 0);
+                        }
                     }
-                    pi += 1;
-                    if pi == p {
-                        (si, pi) = (si + 1, 0);
+                    (s0, p0) = (si, pi);
+                }
+                let acc = &mut acc[..nt * MR * op];
+                for row in acc.chunks_mut(op) {
+                    row.copy_from_slice(&bias);
+                }
+                for (t0, offs) in &blocks {
+                    for (t, a_at) in at.iter().enumerate().take(nt) {
+                        let mut o0 = 0;
+                        while o0 < op {
+                            let nr = tile_width(o0, op);
+                            let panel = Panel {
+                                a: xp,
+                                a_at: *a_at,
+                                a_offs: offs,
+                                b: &wt[t0 * op + o0..],
+                                b_step: op,
+                            };
+                            run_tile(isa, &panel, &mut acc[t * MR * op + o0..], op, true, nr);
+                            o0 += nr;
+                        }
                     }
                 }
-                (s0, p0) = (si, pi);
-                let mut o0 = 0;
-                while o0 < op {
-                    let nr = tile_width(o0, op);
-                    let tile = &mut tile[..MR * nr];
-                    for row in tile.chunks_mut(nr) {
-                        row.copy_from_slice(&bias[o0..o0 + nr]);
+                for (rows, dst) in acc.chunks(MR * op).zip(&dst) {
+                    if dst[MR - 1] == dst[0].wrapping_add(MR - 1) {
+                        // MR pixels in a row of one sample: MR contiguous
+                        // values per output channel.
+                        for (j, out) in ob[dst[0]..].chunks_mut(p).take(g.o).enumerate() {
+                            for (m, v) in out[..MR].iter_mut().enumerate() {
+                                *v = rows[m * op + j];
+                            }
+                        }
+                        continue;
                     }
-                    let panel = Panel {
-                        a: xp,
-                        a_at,
-                        a_offs: &taps,
-                        b: &wt[o0..],
-                        b_step: op,
-                    };
-                    run_tile(isa, &panel, tile, nr, true, nr);
-                    let nj = nr.min(g.o - o0);
-                    for (row, &d) in tile.chunks(nr).zip(&dst) {
+                    for (row, &d) in rows.chunks(op).zip(dst) {
                         if d == usize::MAX {
                             break;
                         }
-                        let d = d + o0 * p;
-                        for (j, &v) in row[..nj].iter().enumerate() {
+                        for (j, &v) in row[..g.o].iter().enumerate() {
                             ob[d + j * p] = v;
                         }
                     }
-                    o0 += nr;
                 }
             }
+            pool::give(acc);
             pool::give(pbuf);
         });
     pool::give(wt);
@@ -831,8 +874,13 @@ mod tests {
             for isa in Isa::available() {
                 for threads in [1, 2] {
                     let (y, yb, dx, dw, db) = pool(threads).install(|| {
-                        let y = forward_with(isa, &x, &wt, None, stride, pad);
-                        let yb = forward_with(isa, &x, &wt, Some(&b), stride, pad);
+                        let y = forward_with(isa, &x, &wt, None, stride, pad, None);
+                        let yb = forward_with(isa, &x, &wt, Some(&b), stride, pad, None);
+                        // Blocks of 1 and 7 taps: every chain split, mid-channel too.
+                        for tb in [1, 7] {
+                            let yt = forward_with(isa, &x, &wt, Some(&b), stride, pad, Some(tb));
+                            assert_eq!(bits(&yt), bits(&yb), "shape {si}, {isa:?}, blocks of {tb}");
+                        }
                         let (dx, dw, db) =
                             backward_with(isa, &x, &wt, &g, stride, pad, [true, true, true]);
                         (y, yb, dx.unwrap(), dw.unwrap(), db.unwrap())
