@@ -50,6 +50,8 @@
 use crate::init::Init;
 use crate::module::{Ctx, Module, Param};
 use engine::kernels::gemm6x16::{self as kern, tile_width, Isa, Offsets, Panel, MR, NR, NR2};
+use engine::kernels::runs::{add_runs, Run};
+use engine::kernels::transpose::transpose;
 use engine::pool;
 use engine::rng::Rng;
 use engine::{Tensor, Var};
@@ -218,11 +220,11 @@ fn padded<'a>(g: &ConvGeom, xs: &'a [f32], s: usize, buf: &'a mut [f32]) -> &'a 
 /// Adds ∂col (rows `C·k·k` of one sample's `P` pixels, row `r` at `r·ld`)
 /// back into the sample's ∂x: channels, tap rows `u`, tap columns `v`, then
 /// output rows and columns in order.
-fn col2im(g: &ConvGeom, col: &[f32], ld: usize, dx: &mut [f32]) {
+fn col2im(isa: Isa, g: &ConvGeom, col: &[f32], ld: usize, dx: &mut [f32]) {
     let (kk, hw) = (g.k * g.k, g.h * g.w);
     if g.stride == 1 {
-        // The runs of one channel, in (u, v, output row) order: (row of
-        // ∂col, start in that row, start in the ∂x plane, length).
+        // The runs of one channel, in (u, v, output row) order: from row
+        // `u·k + v` of the channel's ∂col rows into its ∂x plane.
         let mut runs = Vec::with_capacity(kk * g.oh);
         for u in 0..g.k {
             for v in 0..g.k {
@@ -230,24 +232,17 @@ fn col2im(g: &ConvGeom, col: &[f32], ld: usize, dx: &mut [f32]) {
                 for i in 0..g.oh {
                     let iy = (i + u) as isize - g.pad as isize;
                     if iy >= 0 && iy < g.h as isize && j1 > j0 {
-                        runs.push((
-                            u * g.k + v,
-                            i * g.ow + j0,
-                            iy as usize * g.w + start,
-                            j1 - j0,
-                        ));
+                        runs.push(Run {
+                            from: (u * g.k + v) * ld + i * g.ow + j0,
+                            at: iy as usize * g.w + start,
+                            len: j1 - j0,
+                        });
                     }
                 }
             }
         }
         for (c, plane) in dx.chunks_mut(hw).enumerate().take(g.c) {
-            let rows = &col[c * kk * ld..];
-            for &(r, src, dst, n) in &runs {
-                let s = &rows[r * ld + src..][..n];
-                for (d, &val) in plane[dst..dst + n].iter_mut().zip(s) {
-                    *d += val;
-                }
-            }
+            add_runs(isa, plane, &col[c * kk * ld..], &runs);
         }
         return;
     }
@@ -456,8 +451,18 @@ fn backward_chunk(
     let xs = &xd[s0 * g.in_len()..(s0 + s) * g.in_len()];
     let mut db = vec![0.0f32; g.o];
     for gsmp in gs.chunks(out_len) {
-        for (d, grow) in db.iter_mut().zip(gsmp.chunks(p)) {
-            *d += engine::parallel::sum_chunk(grow);
+        // Four planes at a time (the same sums, more of them in flight).
+        let mut planes = gsmp.chunks(p);
+        for d in db.chunks_mut(4) {
+            if let [d0, d1, d2, d3] = d {
+                let x = std::array::from_fn(|_| planes.next().expect("o planes"));
+                let [s0, s1, s2, s3] = engine::parallel::sum_chunks4(x);
+                (*d0, *d1, *d2, *d3) = (*d0 + s0, *d1 + s1, *d2 + s2, *d3 + s3);
+            } else {
+                for d in d {
+                    *d += engine::parallel::sum_chunk(planes.next().expect("o planes"));
+                }
+            }
         }
     }
     let mut dw = Vec::new();
@@ -477,11 +482,14 @@ fn backward_chunk(
         let mut gt = pool::take_zeroed(qb * op);
         for q0 in (0..qn).step_by(qb) {
             let q1 = (q0 + qb).min(qn);
-            for (t, q) in (q0..q1).enumerate() {
+            // Gᵀ of the block, a run of one sample's pixels at a time.
+            let mut q = q0;
+            while q < q1 {
                 let (si, pi) = (q / p, q % p);
-                for (o, d) in gt[t * op..][..g.o].iter_mut().enumerate() {
-                    *d = gs[si * out_len + o * p + pi];
-                }
+                let len = (p - pi).min(q1 - q);
+                let src = &gs[si * out_len + pi..];
+                transpose(isa, src, p, g.o, len, &mut gt[(q - q0) * op..], op);
+                q += len;
             }
             let offs = Offsets::new((q0..q1).map(|q| (q / p) * in_p + pix[q % p]).collect());
             for l0 in (0..kp).step_by(MR) {
@@ -539,7 +547,7 @@ fn backward_chunk(
                     q0 += nr;
                 }
             }
-            col2im(g, &dcol, pp, dxs);
+            col2im(isa, g, &dcol, pp, dxs);
         }
         pool::give(gp);
         pool::give(dcol);
