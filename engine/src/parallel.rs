@@ -107,7 +107,7 @@ pub fn sum_chunks4(x: [&[f32]; 4]) -> [f32; 4] {
 #[cfg(target_arch = "x86_64")]
 fn sum8x4(full: usize, x: [&[f32]; 4]) -> [[f32; 8]; 4] {
     use std::arch::x86_64::*;
-    assert!(x.iter().all(|s| s.len() >= full) && full % 8 == 0);
+    assert!(x.iter().all(|s| s.len() >= full) && full.is_multiple_of(8));
     // Two SSE vectors a slice (SSE2 is part of x86-64): written out, since
     // the compiler's own vectorisation of four interleaved sums shuffles
     // lanes between them.
