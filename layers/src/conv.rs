@@ -343,26 +343,24 @@ fn forward_with(
             // samples) × NR or NR2 output channels, FWD_GROUP_TILES at a
             // time; each value one FMA chain over the taps, from the bias.
             let tiles = (s * p).div_ceil(MR);
-            // With one block there is nothing to share: a tile at a time, hot in L1.
-            let group = if blocks.len() > 1 { FWD_GROUP_TILES } else { 1 };
+            // With one block there is nothing to share: 4 tiles at a time
+            // (24 pixels, whole 8×8 blocks for the transposition), hot in L1.
+            let group = if blocks.len() > 1 { FWD_GROUP_TILES } else { 4 };
             let mut acc = pool::take_for_overwrite(group.min(tiles) * MR * op);
-            // Where each tile reads its pixels (`a_at`) and writes its rows.
+            // Where each tile reads its pixels.
             let mut at = [[0usize; MR]; FWD_GROUP_TILES];
-            let mut dst = [[usize::MAX; MR]; FWD_GROUP_TILES];
             // Sample and pixel of the next tile's first pixel, stepped without divisions.
             let (mut s0, mut p0) = (0, 0);
             for g0 in (0..tiles).step_by(group) {
                 let nt = group.min(tiles - g0);
-                for (a_at, dst) in at.iter_mut().zip(dst.iter_mut()).take(nt) {
+                for a_at in at.iter_mut().take(nt) {
                     let (mut si, mut pi) = (s0, p0);
                     for m in 0..MR {
                         if si < s {
                             a_at[m] = si * in_p + pix[pi];
-                            dst[m] = si * out_len + pi;
                         } else {
                             // Past the chunk: repeat a real pixel, dropped below.
                             a_at[m] = a_at[m - 1];
-                            dst[m] = usize::MAX;
                         }
                         pi += 1;
                         if pi == p {
@@ -392,25 +390,16 @@ fn forward_with(
                         }
                     }
                 }
-                for (rows, dst) in acc.chunks(MR * op).zip(&dst) {
-                    if dst[MR - 1] == dst[0].wrapping_add(MR - 1) {
-                        // MR pixels in a row of one sample: MR contiguous
-                        // values per output channel.
-                        for (j, out) in ob[dst[0]..].chunks_mut(p).take(g.o).enumerate() {
-                            for (m, v) in out[..MR].iter_mut().enumerate() {
-                                *v = rows[m * op + j];
-                            }
-                        }
-                        continue;
-                    }
-                    for (row, &d) in rows.chunks(op).zip(dst) {
-                        if d == usize::MAX {
-                            break;
-                        }
-                        for (j, &v) in row[..g.o].iter().enumerate() {
-                            ob[d + j * p] = v;
-                        }
-                    }
+                // The group's pixels (rows of `acc`) into the output
+                // planes, a run of one sample's pixels at a time.
+                let (q0, q1) = (g0 * MR, ((g0 + nt) * MR).min(s * p));
+                let mut q = q0;
+                while q < q1 {
+                    let (si, pi) = (q / p, q % p);
+                    let len = (p - pi).min(q1 - q);
+                    let dst = &mut ob[si * out_len + pi..];
+                    transpose(isa, &acc[(q - q0) * op..], op, len, g.o, dst, p);
+                    q += len;
                 }
             }
             pool::give(acc);
