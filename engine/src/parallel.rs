@@ -71,8 +71,14 @@ pub fn sum_chunk(x: &[f32]) -> f32 {
             *a += v;
         }
     }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for v in it.remainder() {
+    finish_lanes(&acc, it.remainder())
+}
+
+/// The end of [`sum_chunk`]: its eight lane sums combined pairwise, then
+/// the values past the last full group of 8 added in order.
+fn finish_lanes(a: &[f32; 8], rest: &[f32]) -> f32 {
+    let mut s = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+    for v in rest {
         s += v;
     }
     s
@@ -92,14 +98,7 @@ pub fn sum_chunks4(x: [&[f32]; 4]) -> [f32; 4] {
     );
     let full = n / 8 * 8;
     let acc = sum8x4(full, [x[0], x[1], x[2], x[3]]);
-    std::array::from_fn(|i| {
-        let a = &acc[i];
-        let mut s = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-        for v in &x[i][full..] {
-            s += v;
-        }
-        s
-    })
+    std::array::from_fn(|i| finish_lanes(&acc[i], &x[i][full..]))
 }
 
 /// The eight lane sums of the first `full` (a multiple of 8) values of each

@@ -50,7 +50,7 @@
 use crate::init::Init;
 use crate::module::{Ctx, Module, Param};
 use engine::kernels::gemm6x16::{self as kern, tile_width, Isa, Offsets, Panel, MR, NR, NR2};
-use engine::kernels::runs::{add_runs, Run};
+use engine::kernels::runs::{add_runs, Run, Runs};
 use engine::kernels::transpose::transpose;
 use engine::pool;
 use engine::rng::Rng;
@@ -217,6 +217,24 @@ fn padded<'a>(g: &ConvGeom, xs: &'a [f32], s: usize, buf: &'a mut [f32]) -> &'a 
     buf
 }
 
+/// Splits the chunk's pixels `q0..q1` (`p` per sample, samples one after
+/// another) into runs within one sample: `(q, sample, pixel, length)`.
+fn sample_runs(
+    q0: usize,
+    q1: usize,
+    p: usize,
+) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    let mut q = q0;
+    std::iter::from_fn(move || {
+        (q < q1).then(|| {
+            let (si, pi) = (q / p, q % p);
+            let len = (p - pi).min(q1 - q);
+            q += len;
+            (q - len, si, pi, len)
+        })
+    })
+}
+
 /// Adds ∂col (rows `C·k·k` of one sample's `P` pixels, row `r` at `r·ld`)
 /// back into the sample's ∂x: channels, tap rows `u`, tap columns `v`, then
 /// output rows and columns in order.
@@ -241,6 +259,7 @@ fn col2im(isa: Isa, g: &ConvGeom, col: &[f32], ld: usize, dx: &mut [f32]) {
                 }
             }
         }
+        let runs = Runs::new(runs);
         for (c, plane) in dx.chunks_mut(hw).enumerate().take(g.c) {
             add_runs(isa, plane, &col[c * kk * ld..], &runs);
         }
@@ -340,7 +359,7 @@ fn forward_with(
             let mut pbuf = pool::take_for_overwrite(if g.pad > 0 { s * in_p } else { 0 });
             let xp = padded(&g, xs, s, &mut pbuf);
             // Tiles of MR output pixels (running on across the chunk's
-            // samples) × NR or NR2 output channels, FWD_GROUP_TILES at a
+            // samples) × NR or NR2 output channels, a group of tiles at a
             // time; each value one FMA chain over the taps, from the bias.
             let tiles = (s * p).div_ceil(MR);
             // With one block there is nothing to share: 4 tiles at a time
@@ -393,13 +412,9 @@ fn forward_with(
                 // The group's pixels (rows of `acc`) into the output
                 // planes, a run of one sample's pixels at a time.
                 let (q0, q1) = (g0 * MR, ((g0 + nt) * MR).min(s * p));
-                let mut q = q0;
-                while q < q1 {
-                    let (si, pi) = (q / p, q % p);
-                    let len = (p - pi).min(q1 - q);
+                for (q, si, pi, len) in sample_runs(q0, q1, p) {
                     let dst = &mut ob[si * out_len + pi..];
                     transpose(isa, &acc[(q - q0) * op..], op, len, g.o, dst, p);
-                    q += len;
                 }
             }
             pool::give(acc);
@@ -472,13 +487,9 @@ fn backward_chunk(
         for q0 in (0..qn).step_by(qb) {
             let q1 = (q0 + qb).min(qn);
             // Gᵀ of the block, a run of one sample's pixels at a time.
-            let mut q = q0;
-            while q < q1 {
-                let (si, pi) = (q / p, q % p);
-                let len = (p - pi).min(q1 - q);
+            for (q, si, pi, len) in sample_runs(q0, q1, p) {
                 let src = &gs[si * out_len + pi..];
                 transpose(isa, src, p, g.o, len, &mut gt[(q - q0) * op..], op);
-                q += len;
             }
             let offs = Offsets::new((q0..q1).map(|q| (q / p) * in_p + pix[q % p]).collect());
             for l0 in (0..kp).step_by(MR) {

@@ -17,19 +17,44 @@ pub struct Run {
     pub len: usize,
 }
 
+/// A list of [`Run`]s with the extents they reach (computed once), so that
+/// [`add_runs`] bounds a whole list, applied to many slices, in two compares.
+#[derive(Clone, Debug, Default)]
+pub struct Runs {
+    runs: Vec<Run>,
+    /// Largest `from + len`.
+    src_end: usize,
+    /// Largest `at + len`.
+    dst_end: usize,
+}
+
+impl Runs {
+    /// Wraps `runs` (applied in this order).
+    pub fn new(runs: Vec<Run>) -> Runs {
+        let src_end = runs.iter().map(|r| r.from + r.len).max().unwrap_or(0);
+        let dst_end = runs.iter().map(|r| r.at + r.len).max().unwrap_or(0);
+        Runs {
+            runs,
+            src_end,
+            dst_end,
+        }
+    }
+}
+
 /// Applies `runs` in order: `dst[r.at + i] += src[r.from + i]` for `i < r.len`.
 ///
 /// # Panics
 /// If a run reads or writes outside its slice.
-pub fn add_runs(isa: Isa, dst: &mut [f32], src: &[f32], runs: &[Run]) {
-    for r in runs {
-        assert!(
-            r.from + r.len <= src.len() && r.at + r.len <= dst.len(),
-            "add_runs: {r:?} outside a source of {} or a destination of {}",
-            src.len(),
-            dst.len()
-        );
-    }
+pub fn add_runs(isa: Isa, dst: &mut [f32], src: &[f32], runs: &Runs) {
+    assert!(
+        runs.src_end <= src.len() && runs.dst_end <= dst.len(),
+        "add_runs: runs reach {} of the source and {} of the destination, outside a source of {} or a destination of {}",
+        runs.src_end,
+        runs.dst_end,
+        src.len(),
+        dst.len()
+    );
+    let runs = &runs.runs;
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX2 was detected (`Isa` above portable comes from
@@ -103,7 +128,7 @@ mod tests {
         }
         for isa in Isa::available() {
             let mut dst = vec![0.5f32; 40];
-            add_runs(isa, &mut dst, &src, &runs);
+            add_runs(isa, &mut dst, &src, &Runs::new(runs.clone()));
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&dst), bits(&want), "{isa:?}");
         }
@@ -117,11 +142,11 @@ mod tests {
             Isa::detect(),
             &mut dst,
             &[1.0; 8],
-            &[Run {
+            &Runs::new(vec![Run {
                 from: 4,
                 at: 0,
                 len: 5,
-            }],
+            }]),
         );
     }
 }
