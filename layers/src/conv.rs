@@ -235,33 +235,40 @@ fn sample_runs(
     })
 }
 
-/// Adds ∂col (rows `C·k·k` of one sample's `P` pixels, row `r` at `r·ld`)
-/// back into the sample's ∂x: channels, tap rows `u`, tap columns `v`, then
-/// output rows and columns in order.
-fn col2im(isa: Isa, g: &ConvGeom, col: &[f32], ld: usize, dx: &mut [f32]) {
-    let (kk, hw) = (g.k * g.k, g.h * g.w);
-    if g.stride == 1 {
-        // The runs of one channel, in (u, v, output row) order: from row
-        // `u·k + v` of the channel's ∂col rows into its ∂x plane.
-        let mut runs = Vec::with_capacity(kk * g.oh);
-        for u in 0..g.k {
-            for v in 0..g.k {
-                let (j0, j1, start) = g.stride1_run(v);
-                for i in 0..g.oh {
-                    let iy = (i + u) as isize - g.pad as isize;
-                    if iy >= 0 && iy < g.h as isize && j1 > j0 {
-                        runs.push(Run {
-                            from: (u * g.k + v) * ld + i * g.ow + j0,
-                            at: iy as usize * g.w + start,
-                            len: j1 - j0,
-                        });
-                    }
+/// The runs of one channel of col2im at stride 1, in (tap row `u`, tap
+/// column `v`, output row) order: from row `u·k + v` of the channel's ∂col
+/// rows (row stride `ld`) into its ∂x plane. `None` at other strides.
+fn col2im_runs(g: &ConvGeom, ld: usize) -> Option<Runs> {
+    if g.stride != 1 {
+        return None;
+    }
+    let mut runs = Vec::with_capacity(g.k * g.k * g.oh);
+    for u in 0..g.k {
+        for v in 0..g.k {
+            let (j0, j1, start) = g.stride1_run(v);
+            for i in 0..g.oh {
+                let iy = (i + u) as isize - g.pad as isize;
+                if iy >= 0 && iy < g.h as isize && j1 > j0 {
+                    runs.push(Run {
+                        from: (u * g.k + v) * ld + i * g.ow + j0,
+                        at: iy as usize * g.w + start,
+                        len: j1 - j0,
+                    });
                 }
             }
         }
-        let runs = Runs::new(runs);
+    }
+    Some(Runs::new(runs))
+}
+
+/// Adds ∂col (rows `C·k·k` of one sample's `P` pixels, row `r` at `r·ld`)
+/// back into the sample's ∂x: channels, tap rows `u`, tap columns `v`, then
+/// output rows and columns in order. `runs` is [`col2im_runs`] of `ld`.
+fn col2im(isa: Isa, g: &ConvGeom, col: &[f32], ld: usize, runs: Option<&Runs>, dx: &mut [f32]) {
+    let (kk, hw) = (g.k * g.k, g.h * g.w);
+    if let Some(runs) = runs {
         for (c, plane) in dx.chunks_mut(hw).enumerate().take(g.c) {
-            add_runs(isa, plane, &col[c * kk * ld..], &runs);
+            add_runs(isa, plane, &col[c * kk * ld..], runs);
         }
         return;
     }
@@ -510,31 +517,37 @@ fn backward_chunk(
             }
         }
         dw = pool::take_for_overwrite(g.o * k);
-        for (o, drow) in dw.chunks_mut(k).enumerate() {
-            for (l, d) in drow.iter_mut().enumerate() {
-                *d = dwt[l * op + o];
-            }
-        }
+        transpose(isa, &dwt, op, k, g.o, &mut dw, k);
         pool::give(dwt);
         pool::give(gt);
         pool::give(pbuf);
     }
     if let Some(dx) = dx {
-        // ∂col = Wᵀ·G per sample (rows padded to MR, pixels to NR), each
-        // value one FMA chain over the output channels; then col2im.
-        let pp = p.div_ceil(NR) * NR;
+        // ∂col = Wᵀ·G (rows padded to MR), each value one FMA chain over the
+        // output channels; then col2im. Samples with few pixels share one
+        // ∂col, side by side, so that tiles are full width (every value is
+        // the same chain either way, hence the same bits).
+        let per = (NR2 / p).clamp(1, s);
+        let pp = (per * p).div_ceil(NR) * NR;
         // Its padding pixels stay zero; every ∂col tile is stored.
         let mut gp = pool::take_zeroed(g.o * pp);
         let mut dcol = pool::take_for_overwrite(kp * pp);
         let chans = Offsets::steps(g.o, k);
-        for (gsmp, dxs) in gs.chunks(out_len).zip(dx.chunks_mut(g.in_len())) {
-            for (o, grow) in gsmp.chunks(p).enumerate() {
-                gp[o * pp..][..p].copy_from_slice(grow);
+        let runs = col2im_runs(g, pp);
+        let mut dxs = dx.chunks_mut(g.in_len());
+        for group in gs.chunks(per * out_len) {
+            for (j, gsmp) in group.chunks(out_len).enumerate() {
+                for (o, grow) in gsmp.chunks(p).enumerate() {
+                    gp[o * pp + j * p..][..p].copy_from_slice(grow);
+                }
             }
+            // Columns past the group's pixels (a short last group) hold
+            // stale values: their ∂col columns are never read.
+            let cols = (group.len() / out_len * p).div_ceil(NR) * NR;
             for l0 in (0..kp).step_by(MR) {
                 let a_at: [usize; MR] = std::array::from_fn(|m| (l0 + m).min(k - 1));
                 let mut q0 = 0;
-                while q0 < pp {
+                while q0 < cols {
                     let panel = Panel {
                         a: wd,
                         a_at,
@@ -542,12 +555,15 @@ fn backward_chunk(
                         b: &gp[q0..],
                         b_step: pp,
                     };
-                    let nr = tile_width(q0, pp);
+                    let nr = tile_width(q0, cols);
                     run_tile(isa, &panel, &mut dcol[l0 * pp + q0..], pp, false, nr);
                     q0 += nr;
                 }
             }
-            col2im(isa, g, &dcol, pp, dxs);
+            for j in 0..group.len() / out_len {
+                let dxs = dxs.next().expect("a ∂x slice per sample");
+                col2im(isa, g, &dcol[j * p..], pp, runs.as_ref(), dxs);
+            }
         }
         pool::give(gp);
         pool::give(dcol);
@@ -836,6 +852,61 @@ mod tests {
         y
     }
 
+    /// ∂x and ∂W in the documented order (module docs, "Summation order"),
+    /// written out plainly: ∂col one chain over the output channels, col2im
+    /// in (channel, u, v, output row, output column) order; ∂W one chain
+    /// over a chunk's samples and pixels, chunk partials added in order.
+    fn documented_backward(
+        x: &Tensor,
+        w: &Tensor,
+        gout: &Tensor,
+        stride: usize,
+        pad: usize,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let g = ConvGeom::new(x.shape(), w.shape(), stride, pad);
+        let (xd, wd, gd) = (x.data(), w.data(), gout.data());
+        let (k, p) = (g.rows(), g.pix());
+        // The input under tap `l` at output pixel `q` of sample `n` (0 in the padding).
+        let at = |n: usize, l: usize, q: usize| -> Option<usize> {
+            let (c, u, v) = (l / (g.k * g.k), l / g.k % g.k, l % g.k);
+            let iy = ((q / g.ow) * stride + u) as isize - pad as isize;
+            let ix = ((q % g.ow) * stride + v) as isize - pad as isize;
+            let inside = iy >= 0 && ix >= 0 && iy < g.h as isize && ix < g.w as isize;
+            inside.then(|| ((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize)
+        };
+        let mut dx = vec![0.0f32; xd.len()];
+        for n in 0..g.n {
+            let gn = &gd[n * g.o * p..][..g.o * p];
+            for l in 0..k {
+                for q in 0..p {
+                    let mut acc = 0.0f32;
+                    for o in 0..g.o {
+                        acc = wd[o * k + l].mul_add(gn[o * p + q], acc);
+                    }
+                    if let Some(i) = at(n, l, q) {
+                        dx[i] += acc;
+                    }
+                }
+            }
+        }
+        let mut dw = vec![0.0f32; g.o * k];
+        for s0 in (0..g.n).step_by(CONV_CHUNK) {
+            for o in 0..g.o {
+                for l in 0..k {
+                    let mut acc = 0.0f32;
+                    for n in s0..(s0 + CONV_CHUNK).min(g.n) {
+                        for q in 0..p {
+                            let xv = at(n, l, q).map_or(0.0, |i| xd[i]);
+                            acc = xv.mul_add(gd[(n * g.o + o) * p + q], acc);
+                        }
+                    }
+                    dw[o * k + l] += acc;
+                }
+            }
+        }
+        (dx, dw)
+    }
+
     fn close(a: &[f32], b: &[f32]) {
         assert_eq!(a.len(), b.len());
         for (x, y) in a.iter().zip(b) {
@@ -856,8 +927,10 @@ mod tests {
 
     /// (N, C, H, W, O, k, stride, pad): a partial chunk, output channels
     /// below, at and above NR, stride 2 and 3, padding, a 1×1 output, the
-    /// paper's 9×9 first layer, and more taps than a tile's width.
-    const SHAPES: [[usize; 8]; 7] = [
+    /// paper's 9×9 first layer, more taps than a tile's width, and outputs
+    /// of 16 pixels whose samples share one ∂col (short last groups, a
+    /// second chunk).
+    const SHAPES: [[usize; 8]; 8] = [
         [19, 1, 12, 12, 5, 3, 1, 0],
         [3, 3, 9, 11, 17, 3, 2, 1],
         [17, 4, 8, 8, 20, 5, 1, 2],
@@ -865,6 +938,7 @@ mod tests {
         [5, 2, 10, 9, 16, 4, 3, 2],
         [18, 1, 20, 20, 32, 9, 1, 0],
         [3, 8, 6, 6, 20, 5, 1, 1],
+        [21, 2, 6, 6, 33, 3, 1, 0],
     ];
 
     #[test]
@@ -878,6 +952,7 @@ mod tests {
             let g = Tensor::normal(&[n, o, geom.oh, geom.ow], 0.0, 1.0, &mut rng);
             let (y0, dx0, dw0) = naive(&x, &wt, &g, stride, pad);
             let documented = documented_forward(&x, &wt, &b, stride, pad);
+            let (documented_dx, documented_dw) = documented_backward(&x, &wt, &g, stride, pad);
             let mut first: Option<Vec<Vec<u32>>> = None;
             for isa in Isa::available() {
                 for threads in [1, 2] {
@@ -910,11 +985,10 @@ mod tests {
                         })
                         .collect();
                     close(db.data(), &gsum);
-                    assert_eq!(
-                        bits(&yb),
-                        documented.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        "{what}"
-                    );
+                    let to_bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&yb), to_bits(&documented), "{what}");
+                    assert_eq!(bits(&dx), to_bits(&documented_dx), "{what}: ∂x");
+                    assert_eq!(bits(&dw), to_bits(&documented_dw), "{what}: ∂W");
                     let all = vec![bits(&y), bits(&yb), bits(&dx), bits(&dw), bits(&db)];
                     match &first {
                         None => first = Some(all),
