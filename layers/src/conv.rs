@@ -49,7 +49,9 @@
 
 use crate::init::Init;
 use crate::module::{Ctx, Module, Param};
-use engine::kernels::gemm6x16::{self as kern, tile_width, Isa, Offsets, Panel, MR, NR, NR2};
+use engine::kernels::gemm6x16::{
+    self as kern, tile_width, Isa, Offsets, Panel, Start, MR, NR, NR2,
+};
 use engine::kernels::runs::{add_runs, Run, Runs};
 use engine::kernels::transpose::transpose;
 use engine::pool;
@@ -396,9 +398,6 @@ fn forward_with(
                     (s0, p0) = (si, pi);
                 }
                 let acc = &mut acc[..nt * MR * op];
-                for row in acc.chunks_mut(op) {
-                    row.copy_from_slice(&bias);
-                }
                 for (t0, offs) in &blocks {
                     for (t, a_at) in at.iter().enumerate().take(nt) {
                         let mut o0 = 0;
@@ -411,7 +410,13 @@ fn forward_with(
                                 b: &wt[t0 * op + o0..],
                                 b_step: op,
                             };
-                            run_tile(isa, &panel, &mut acc[t * MR * op + o0..], op, true, nr);
+                            // The first block starts from the bias, the others resume.
+                            let start = if *t0 == 0 {
+                                Start::Row(&bias[o0..])
+                            } else {
+                                Start::Tile
+                            };
+                            run_tile(isa, &panel, &mut acc[t * MR * op + o0..], op, start, nr);
                             o0 += nr;
                         }
                     }
@@ -433,11 +438,11 @@ fn forward_with(
 
 /// Runs the kernel on a tile `nr` ([`NR`] or [`NR2`]) columns wide, row
 /// stride `ldc`.
-fn run_tile(isa: Isa, panel: &Panel, c: &mut [f32], ldc: usize, load: bool, nr: usize) {
+fn run_tile(isa: Isa, panel: &Panel, c: &mut [f32], ldc: usize, start: Start, nr: usize) {
     if nr == NR2 {
-        kern::run_wide(isa, panel, c, ldc, load);
+        kern::run_wide(isa, panel, c, ldc, start);
     } else {
-        kern::run(isa, panel, c, ldc, load);
+        kern::run(isa, panel, c, ldc, start);
     }
 }
 
@@ -511,7 +516,8 @@ fn backward_chunk(
                         b_step: op,
                     };
                     let nr = tile_width(o0, op);
-                    run_tile(isa, &panel, &mut dwt[l0 * op + o0..], op, q0 > 0, nr);
+                    let start = if q0 > 0 { Start::Tile } else { Start::Zero };
+                    run_tile(isa, &panel, &mut dwt[l0 * op + o0..], op, start, nr);
                     o0 += nr;
                 }
             }
@@ -556,7 +562,7 @@ fn backward_chunk(
                         b_step: pp,
                     };
                     let nr = tile_width(q0, cols);
-                    run_tile(isa, &panel, &mut dcol[l0 * pp + q0..], pp, false, nr);
+                    run_tile(isa, &panel, &mut dcol[l0 * pp + q0..], pp, Start::Zero, nr);
                     q0 += nr;
                 }
             }

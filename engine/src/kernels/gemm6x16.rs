@@ -5,7 +5,9 @@
 //!
 //! `c[m][j] ← fma(a[a_at[m] + a_offs[t]], b[t·b_step + j], c[m][j])`
 //!
-//! so the `a` side is a broadcast read at any offsets (straight from the
+//! from zero, from the tile's own values (a chain resumed) or from one row
+//! of values given for every row (a bias; [`Start`]), so the `a` side is a
+//! broadcast read at any offsets (straight from the
 //! input planes, with no im2col matrix) and the `b` side [`NR`] contiguous
 //! values a fixed stride apart (rows of the packed weights or output
 //! gradient). A stride rather than a table saves a load per step, in a
@@ -134,10 +136,21 @@ pub struct Panel<'a> {
     pub b_step: usize,
 }
 
+/// Where a call's chains start.
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
+    /// From zero.
+    Zero,
+    /// From the tile's own values (a chain resumed).
+    Tile,
+    /// Every row from the same values (a bias), `row[j]` for column `j`.
+    Row(&'a [f32]),
+}
+
 /// Panics unless every read of `p` and a tile `nr` columns wide at `c`
 /// (row stride `ldc`) lie inside their slices: the bounds the unsafe
 /// builds rely on.
-fn check_bounds(p: &Panel, c: &[f32], ldc: usize, nr: usize) {
+fn check_bounds(p: &Panel, c: &[f32], ldc: usize, nr: usize, start: Start) {
     let n = p.a_offs.len();
     let amax = p.a_at.iter().max().copied().unwrap_or(0) + p.a_offs.max();
     assert!(
@@ -152,26 +165,28 @@ fn check_bounds(p: &Panel, c: &[f32], ldc: usize, nr: usize) {
         (MR - 1) * ldc + nr <= c.len(),
         "conv kernel: tile out of range"
     );
+    if let Start::Row(row) = start {
+        assert!(nr <= row.len(), "conv kernel: start row out of range");
+    }
 }
 
-/// Runs the chain of `p` on the tile `c` (row stride `ldc`), starting from
-/// the tile's values if `load`, else from zero.
+/// Runs the chain of `p` on the tile `c` (row stride `ldc`), from `start`.
 ///
 /// # Panics
 /// If a read or the tile falls outside its slice.
 #[inline]
-pub fn run(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
-    check_bounds(p, c, ldc, NR);
+pub fn run(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, start: Start) {
+    check_bounds(p, c, ldc, NR, start);
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx2` only comes from `Isa::available` after AVX2 and
         // FMA were detected; the asserts above bound every read and write.
-        Isa::Avx2 => unsafe { run_avx2(p, c, ldc, load) },
+        Isa::Avx2 => unsafe { run_avx2(p, c, ldc, start) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` only comes from `Isa::available` after
         // AVX-512F was detected; the asserts above bound every access.
-        Isa::Avx512 => unsafe { run_avx512(p, c, ldc, load) },
-        _ => run_portable(p, c, ldc, load),
+        Isa::Avx512 => unsafe { run_avx512(p, c, ldc, start) },
+        _ => run_portable(p, c, ldc, start),
     }
 }
 
@@ -184,20 +199,24 @@ pub fn run(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
 /// # Panics
 /// If a read or the tile falls outside its slice.
 #[inline]
-pub fn run_wide(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
-    check_bounds(p, c, ldc, NR2);
+pub fn run_wide(isa: Isa, p: &Panel, c: &mut [f32], ldc: usize, start: Start) {
+    check_bounds(p, c, ldc, NR2, start);
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` only comes from `Isa::available` after
         // AVX-512F was detected; the asserts above bound every access.
-        Isa::Avx512 => unsafe { run_avx512_wide(p, c, ldc, load) },
+        Isa::Avx512 => unsafe { run_avx512_wide(p, c, ldc, start) },
         _ => {
-            run(isa, p, c, ldc, load);
+            run(isa, p, c, ldc, start);
             let right = Panel {
                 b: &p.b[NR..],
                 ..*p
             };
-            run(isa, &right, &mut c[NR..], ldc, load);
+            let rstart = match start {
+                Start::Row(row) => Start::Row(&row[NR..]),
+                other => other,
+            };
+            run(isa, &right, &mut c[NR..], ldc, rstart);
         }
     }
 }
@@ -214,11 +233,13 @@ pub fn tile_width(j0: usize, cols: usize) -> usize {
 }
 
 /// The portable build: the same chains with `f32::mul_add`.
-fn run_portable(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
+fn run_portable(p: &Panel, c: &mut [f32], ldc: usize, start: Start) {
     let mut acc = [[0.0f32; NR]; MR];
-    if load {
-        for (m, row) in acc.iter_mut().enumerate() {
-            row.copy_from_slice(&c[m * ldc..][..NR]);
+    for (m, row) in acc.iter_mut().enumerate() {
+        match start {
+            Start::Zero => {}
+            Start::Tile => row.copy_from_slice(&c[m * ldc..][..NR]),
+            Start::Row(r) => row.copy_from_slice(&r[..NR]),
         }
     }
     for (t, &off) in p.a_offs.0.iter().enumerate() {
@@ -241,16 +262,24 @@ fn run_portable(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
 /// The CPU has AVX2 and FMA; `run`'s asserts hold.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_avx2(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
+unsafe fn run_avx2(p: &Panel, c: &mut [f32], ldc: usize, start: Start) {
     use std::arch::x86_64::*;
     let cp = c.as_mut_ptr();
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-    if load {
-        for (m, row) in acc.iter_mut().enumerate() {
-            // SAFETY: row m's NR values lie in `c` (asserted by `run`).
-            unsafe {
-                row[0] = _mm256_loadu_ps(cp.add(m * ldc));
-                row[1] = _mm256_loadu_ps(cp.add(m * ldc + 8));
+    for (m, row) in acc.iter_mut().enumerate() {
+        // SAFETY: row m's NR values lie in `c`, and a start row's in it
+        // (asserted by `run`).
+        unsafe {
+            match start {
+                Start::Zero => {}
+                Start::Tile => {
+                    row[0] = _mm256_loadu_ps(cp.add(m * ldc));
+                    row[1] = _mm256_loadu_ps(cp.add(m * ldc + 8));
+                }
+                Start::Row(r) => {
+                    row[0] = _mm256_loadu_ps(r.as_ptr());
+                    row[1] = _mm256_loadu_ps(r.as_ptr().add(8));
+                }
             }
         }
     }
@@ -290,14 +319,19 @@ unsafe fn run_avx2(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
 /// The CPU has AVX-512F; `run`'s asserts hold.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn run_avx512(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
+unsafe fn run_avx512(p: &Panel, c: &mut [f32], ldc: usize, start: Start) {
     use std::arch::x86_64::*;
     let cp = c.as_mut_ptr();
     let mut acc = [_mm512_setzero_ps(); MR];
-    if load {
-        for (m, row) in acc.iter_mut().enumerate() {
-            // SAFETY: row m's NR values lie in `c` (asserted by `run`).
-            *row = unsafe { _mm512_loadu_ps(cp.add(m * ldc)) };
+    for (m, row) in acc.iter_mut().enumerate() {
+        // SAFETY: row m's NR values lie in `c`, and a start row's in it
+        // (asserted by `run`).
+        unsafe {
+            match start {
+                Start::Zero => {}
+                Start::Tile => *row = _mm512_loadu_ps(cp.add(m * ldc)),
+                Start::Row(r) => *row = _mm512_loadu_ps(r.as_ptr()),
+            }
         }
     }
     let a = p.a.as_ptr();
@@ -327,16 +361,24 @@ unsafe fn run_avx512(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
 /// The CPU has AVX-512F; `run_wide`'s asserts hold.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn run_avx512_wide(p: &Panel, c: &mut [f32], ldc: usize, load: bool) {
+unsafe fn run_avx512_wide(p: &Panel, c: &mut [f32], ldc: usize, start: Start) {
     use std::arch::x86_64::*;
     let cp = c.as_mut_ptr();
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    if load {
-        for (m, row) in acc.iter_mut().enumerate() {
-            // SAFETY: row m's NR2 values lie in `c` (asserted by `run_wide`).
-            unsafe {
-                row[0] = _mm512_loadu_ps(cp.add(m * ldc));
-                row[1] = _mm512_loadu_ps(cp.add(m * ldc + NR));
+    for (m, row) in acc.iter_mut().enumerate() {
+        // SAFETY: row m's NR2 values lie in `c`, and a start row's in it
+        // (asserted by `run_wide`).
+        unsafe {
+            match start {
+                Start::Zero => {}
+                Start::Tile => {
+                    row[0] = _mm512_loadu_ps(cp.add(m * ldc));
+                    row[1] = _mm512_loadu_ps(cp.add(m * ldc + NR));
+                }
+                Start::Row(r) => {
+                    row[0] = _mm512_loadu_ps(r.as_ptr());
+                    row[1] = _mm512_loadu_ps(r.as_ptr().add(NR));
+                }
             }
         }
     }
