@@ -30,6 +30,8 @@ pub const WALL_FILE: &str = "wall.json";
 /// Final results of a run folder.
 pub const RESULTS_FILE: &str = "results.json";
 /// Test images per evaluation chunk.
+/// The lock a training process holds in its run folder (see [`lock_run_dir`]).
+pub const LOCK_FILE: &str = "run.lock";
 const EVAL_CHUNK: usize = 500;
 /// The fixed seed the validation digits are distorted with (like the test
 /// set's, but a stream of its own).
@@ -249,6 +251,9 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
     let data = splits(args)?;
     let cfg = args.config(data.train.len(), data.eval.labels.len());
     fs::create_dir_all(&out).map_err(|e| msg(format!("cannot create {}: {e}", out.display())))?;
+    let _lock = lock_run_dir(&out)?;
+    // Read again under the lock: a process that held it may have written.
+    let has_run = out.join(CHECKPOINT_FILE).exists() || out.join(RESULTS_FILE).exists();
     train_run(
         args,
         args.resume || (args.resume_or_start && has_run),
@@ -256,6 +261,33 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
         &out,
         &data,
     )
+}
+
+/// Holds `<out>/run.lock` exclusively for as long as the returned file
+/// lives, so that two processes never train into one folder (a sweep
+/// restarted while its runs still go on, two scheduler jobs with the same
+/// `--out`): the second stops with an error instead of interleaving its
+/// checkpoints and metrics with the first's. The operating system releases
+/// the lock when the process ends, however it ends, so none is ever stale.
+pub fn lock_run_dir(out: &Path) -> Result<fs::File, CliError> {
+    let path = out.join(LOCK_FILE);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| msg(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(msg(format!(
+            "{} is in use: another warpgrad process is training into it (it holds {}); wait for it or stop it, then continue with --resume",
+            out.display(),
+            path.display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(msg(format!("cannot lock {}: {e}", path.display())))
+        }
+    }
 }
 
 /// The settings that differ between a saved configuration and this one.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_one_line_error, exe, metrics, run};
+use common::{assert_one_line_error, exe, metrics, run, text};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -345,4 +345,28 @@ fn ctrl_c_saves_a_checkpoint_and_the_run_resumes_identically() {
         ck.step
     );
     resume_matches(&args, &stopped, &full);
+}
+
+#[test]
+fn a_second_process_training_into_a_busy_folder_is_refused() {
+    let out = tmp("locked");
+    let _ = fs::remove_dir_all(&out);
+    fs::create_dir_all(&out).unwrap();
+    // This test holds the folder's lock, as a `train` still running would.
+    let held = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(out.join("run.lock"))
+        .unwrap();
+    held.try_lock().unwrap();
+    let busy = exe().args(TINY).arg("--out").arg(&out).output().unwrap();
+    assert_one_line_error(&busy, "is in use");
+    assert!(text(&busy.stderr).contains(&out.display().to_string()));
+    assert!(!out.join("metrics.jsonl").exists(), "nothing written beside the holder");
+    // Released, as when the holder ends however it ends: the run goes ahead.
+    drop(held);
+    let o = exe().args(TINY).arg("--out").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(out.join("results.json").exists());
 }
