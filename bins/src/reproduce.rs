@@ -174,6 +174,8 @@ pub(crate) struct Cell {
     pub dataset: String,
     pub model: String,
     pub seed: u64,
+    /// Epochs of the budget (a finished run of other epochs does not count).
+    pub epochs: u64,
     /// The run folder.
     pub dir: PathBuf,
     /// The `warpgrad train` arguments of the run.
@@ -254,6 +256,7 @@ impl Cell {
             dataset: dataset.to_string(),
             model: model.to_string(),
             seed,
+            epochs,
             dir,
             args,
         }
@@ -398,11 +401,26 @@ fn read_result(a: &Table1Args, c: &Cell) -> Option<Done> {
 }
 
 /// The results of a finished run: from its run folder, or from `archive`.
+/// A run of other epochs than the cell's (a budget changed since) does not
+/// count, so a table never mixes budgets; a note on stderr names it.
 pub(crate) fn read_result_in(c: &Cell, archive: &Path) -> Option<Done> {
-    let text = fs::read_to_string(c.dir.join(RESULTS_FILE))
-        .or_else(|_| fs::read_to_string(archive.join(RESULTS_FILE)))
-        .ok()?;
+    let (text, from) = match fs::read_to_string(c.dir.join(RESULTS_FILE)) {
+        Ok(t) => (t, c.dir.clone()),
+        Err(_) => (
+            fs::read_to_string(archive.join(RESULTS_FILE)).ok()?,
+            archive.to_path_buf(),
+        ),
+    };
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let epochs = v["epochs"].as_u64().unwrap_or(0);
+    if epochs != c.epochs {
+        eprintln!(
+            "note: {} ran {epochs} epochs, this budget {}: not counted",
+            from.display(),
+            c.epochs
+        );
+        return None;
+    }
     Some(Done {
         error: v["test_error"].as_f64()? * 100.0,
         epochs: v["epochs"].as_u64().unwrap_or(0),

@@ -504,3 +504,49 @@ fn the_addition_data_set_defaults_to_its_own_recipe() {
         "{err}"
     );
 }
+
+#[test]
+fn collect_counts_only_runs_of_the_budgets_epochs() {
+    let results = tmp("collect-epochs");
+    let runs = tmp("collect-epochs-runs");
+    // Seed 1 ran an older budget's 40 epochs, seed 2 the current 100.
+    for (seed, epochs, error) in [(1, 40, 0.02), (2, 100, 0.01)] {
+        let dir = runs.join(format!("full/r-cnn-s{seed}"));
+        fs::create_dir_all(&dir).unwrap();
+        let r = serde_json::json!({"test_error": error, "epochs": epochs, "wall_s": 60.0,
+            "images_per_sec": 5000.0, "threads": 1, "kernels": "avx2"});
+        fs::write(dir.join("results.json"), r.to_string()).unwrap();
+        fs::write(dir.join("metrics.jsonl"), "{}\n").unwrap();
+        fs::write(dir.join("config.json"), "{}").unwrap();
+    }
+    let o = run(&[
+        "reproduce",
+        "table1",
+        "--collect",
+        "--budget",
+        "full",
+        "--datasets",
+        "r",
+        "--models",
+        "cnn",
+        "--seeds",
+        "2",
+        "--runs",
+        runs.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("ran 40 epochs, this budget 100: not counted"),
+        "{}",
+        text(&o.stderr)
+    );
+    let csv = fs::read_to_string(results.join("table1.csv")).unwrap();
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("r,cnn,full,"))
+        .expect(&csv);
+    // One run, seed 2's 1.00%.
+    assert!(row.starts_with("r,cnn,full,1,1.0"), "{row}");
+}

@@ -363,7 +363,10 @@ fn a_second_process_training_into_a_busy_folder_is_refused() {
     let busy = exe().args(TINY).arg("--out").arg(&out).output().unwrap();
     assert_one_line_error(&busy, "is in use");
     assert!(text(&busy.stderr).contains(&out.display().to_string()));
-    assert!(!out.join("metrics.jsonl").exists(), "nothing written beside the holder");
+    assert!(
+        !out.join("metrics.jsonl").exists(),
+        "nothing written beside the holder"
+    );
     // Released, as when the holder ends however it ends: the run goes ahead.
     drop(held);
     let o = exe().args(TINY).arg("--out").arg(&out).output().unwrap();
