@@ -409,8 +409,8 @@ fn full_budget_commands_carry_each_cells_epochs() {
         ("rts", "st-cnn-aff", 50, 5),
         ("tc", "cnn", 10, 1),
         ("tc", "st-cnn-aff", 50, 5),
-        ("p", "cnn", 40, 4),
-        ("p", "st-cnn-aff", 40, 4),
+        ("p", "cnn", 100, 10),
+        ("p", "st-cnn-aff", 100, 10),
     ] {
         let l = line(d, m);
         assert!(l.contains(&format!("--epochs={ep} ")), "{l}");
