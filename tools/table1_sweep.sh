@@ -4,10 +4,10 @@
 # each (more images/s in total than one 2-thread run at a time), the cells
 # that decide the most first: 3 seeds of every CNN and ST-CNN cell (RTS,
 # then TC, then seed 1 of R, P and E before their seeds 2 and 3), one seed
-# of every FCN and ST-FCN cell, then their second and third seeds (the issue asks for 3 seeds of the CNN and ST-CNN
-# cells and at least 1 of the others). Finished runs are skipped and stopped
-# ones resumed (the printed commands carry --resume-or-start), so rerun it
-# after a stop. Then `warpgrad reproduce table1 --budget full --seeds 3
+# of every FCN and ST-FCN cell, then their second and third seeds (the
+# issue asks for 3 seeds of the CNN and ST-CNN cells and at least 1 of the
+# others). Finished runs are skipped and stopped ones resumed (the printed
+# commands carry --resume-or-start), so rerun it after a stop. Then `warpgrad reproduce table1 --budget full --seeds 3
 # --collect` archives the finished runs under docs/results/runs/ and writes
 # the table.
 #

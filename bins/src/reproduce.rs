@@ -423,7 +423,7 @@ pub(crate) fn read_result_in(c: &Cell, archive: &Path) -> Option<Done> {
     }
     Some(Done {
         error: v["test_error"].as_f64()? * 100.0,
-        epochs: v["epochs"].as_u64().unwrap_or(0),
+        epochs,
         timed: match (v["threads"].as_u64(), v["kernels"].as_str()) {
             (Some(1), Some(k)) => format!("1 thread, {k}"),
             (Some(t), Some(k)) => format!("{t} threads, {k}"),

@@ -29,9 +29,9 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const WALL_FILE: &str = "wall.json";
 /// Final results of a run folder.
 pub const RESULTS_FILE: &str = "results.json";
-/// Test images per evaluation chunk.
 /// The lock a training process holds in its run folder (see [`lock_run_dir`]).
 pub const LOCK_FILE: &str = "run.lock";
+/// Test images per evaluation chunk.
 const EVAL_CHUNK: usize = 500;
 /// The fixed seed the validation digits are distorted with (like the test
 /// set's, but a stream of its own).
@@ -241,8 +241,8 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
     // Check the model name and the run folder before loading any data.
     run::build(&args.model, variant, args.seed)?;
     let out = args.out_dir();
-    let has_run = out.join(CHECKPOINT_FILE).exists() || out.join(RESULTS_FILE).exists();
-    if args.resume && !has_run {
+    let has_run = || out.join(CHECKPOINT_FILE).exists() || out.join(RESULTS_FILE).exists();
+    if args.resume && !has_run() {
         return Err(msg(format!(
             "--resume: {} holds no run to continue (no {CHECKPOINT_FILE}); leave out --resume to start one",
             out.display()
@@ -252,11 +252,10 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
     let cfg = args.config(data.train.len(), data.eval.labels.len());
     fs::create_dir_all(&out).map_err(|e| msg(format!("cannot create {}: {e}", out.display())))?;
     let _lock = lock_run_dir(&out)?;
-    // Read again under the lock: a process that held it may have written.
-    let has_run = out.join(CHECKPOINT_FILE).exists() || out.join(RESULTS_FILE).exists();
+    // Asked again under the lock: a process that held it may have written.
     train_run(
         args,
-        args.resume || (args.resume_or_start && has_run),
+        args.resume || (args.resume_or_start && has_run()),
         &cfg,
         &out,
         &data,

@@ -498,6 +498,7 @@ fn backward_chunk(
         let mut gt = pool::take_zeroed(qb * op);
         for q0 in (0..qn).step_by(qb) {
             let q1 = (q0 + qb).min(qn);
+            let start = if q0 > 0 { Start::Tile } else { Start::Zero };
             // Gᵀ of the block, a run of one sample's pixels at a time.
             for (q, si, pi, len) in sample_runs(q0, q1, p) {
                 let src = &gs[si * out_len + pi..];
@@ -516,7 +517,6 @@ fn backward_chunk(
                         b_step: op,
                     };
                     let nr = tile_width(o0, op);
-                    let start = if q0 > 0 { Start::Tile } else { Start::Zero };
                     run_tile(isa, &panel, &mut dwt[l0 * op + o0..], op, start, nr);
                     o0 += nr;
                 }
@@ -542,6 +542,7 @@ fn backward_chunk(
         let runs = col2im_runs(g, pp);
         let mut dxs = dx.chunks_mut(g.in_len());
         for group in gs.chunks(per * out_len) {
+            let samples = group.len() / out_len;
             for (j, gsmp) in group.chunks(out_len).enumerate() {
                 for (o, grow) in gsmp.chunks(p).enumerate() {
                     gp[o * pp + j * p..][..p].copy_from_slice(grow);
@@ -549,7 +550,7 @@ fn backward_chunk(
             }
             // Columns past the group's pixels (a short last group) hold
             // stale values: their ∂col columns are never read.
-            let cols = (group.len() / out_len * p).div_ceil(NR) * NR;
+            let cols = (samples * p).div_ceil(NR) * NR;
             for l0 in (0..kp).step_by(MR) {
                 let a_at: [usize; MR] = std::array::from_fn(|m| (l0 + m).min(k - 1));
                 let mut q0 = 0;
@@ -566,7 +567,7 @@ fn backward_chunk(
                     q0 += nr;
                 }
             }
-            for j in 0..group.len() / out_len {
+            for j in 0..samples {
                 let dxs = dxs.next().expect("a ∂x slice per sample");
                 col2im(isa, g, &dcol[j * p..], pp, runs.as_ref(), dxs);
             }

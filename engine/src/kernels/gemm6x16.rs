@@ -147,6 +147,19 @@ pub enum Start<'a> {
     Row(&'a [f32]),
 }
 
+impl Start<'_> {
+    /// Where the starting values are for the SIMD builds: the first row's
+    /// address and the distance between rows (the tile `c` with its row
+    /// stride `ldc`, or a [`Start::Row`] repeated, stride 0); `None` from zero.
+    fn rows(self, c: *const f32, ldc: usize) -> Option<(*const f32, usize)> {
+        match self {
+            Start::Zero => None,
+            Start::Tile => Some((c, ldc)),
+            Start::Row(r) => Some((r.as_ptr(), 0)),
+        }
+    }
+}
+
 /// Panics unless every read of `p` and a tile `nr` columns wide at `c`
 /// (row stride `ldc`) lie inside their slices: the bounds the unsafe
 /// builds rely on.
@@ -266,20 +279,13 @@ unsafe fn run_avx2(p: &Panel, c: &mut [f32], ldc: usize, start: Start) {
     use std::arch::x86_64::*;
     let cp = c.as_mut_ptr();
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-    for (m, row) in acc.iter_mut().enumerate() {
-        // SAFETY: row m's NR values lie in `c`, and a start row's in it
-        // (asserted by `run`).
-        unsafe {
-            match start {
-                Start::Zero => {}
-                Start::Tile => {
-                    row[0] = _mm256_loadu_ps(cp.add(m * ldc));
-                    row[1] = _mm256_loadu_ps(cp.add(m * ldc + 8));
-                }
-                Start::Row(r) => {
-                    row[0] = _mm256_loadu_ps(r.as_ptr());
-                    row[1] = _mm256_loadu_ps(r.as_ptr().add(8));
-                }
+    if let Some((sp, ld)) = start.rows(cp, ldc) {
+        for (m, row) in acc.iter_mut().enumerate() {
+            // SAFETY: row m's NR values lie in `c`, or in a start row
+            // (asserted by `run`).
+            unsafe {
+                row[0] = _mm256_loadu_ps(sp.add(m * ld));
+                row[1] = _mm256_loadu_ps(sp.add(m * ld + 8));
             }
         }
     }
@@ -323,15 +329,11 @@ unsafe fn run_avx512(p: &Panel, c: &mut [f32], ldc: usize, start: Start) {
     use std::arch::x86_64::*;
     let cp = c.as_mut_ptr();
     let mut acc = [_mm512_setzero_ps(); MR];
-    for (m, row) in acc.iter_mut().enumerate() {
-        // SAFETY: row m's NR values lie in `c`, and a start row's in it
-        // (asserted by `run`).
-        unsafe {
-            match start {
-                Start::Zero => {}
-                Start::Tile => *row = _mm512_loadu_ps(cp.add(m * ldc)),
-                Start::Row(r) => *row = _mm512_loadu_ps(r.as_ptr()),
-            }
+    if let Some((sp, ld)) = start.rows(cp, ldc) {
+        for (m, row) in acc.iter_mut().enumerate() {
+            // SAFETY: row m's NR values lie in `c`, or in a start row
+            // (asserted by `run`).
+            *row = unsafe { _mm512_loadu_ps(sp.add(m * ld)) };
         }
     }
     let a = p.a.as_ptr();
@@ -365,20 +367,13 @@ unsafe fn run_avx512_wide(p: &Panel, c: &mut [f32], ldc: usize, start: Start) {
     use std::arch::x86_64::*;
     let cp = c.as_mut_ptr();
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    for (m, row) in acc.iter_mut().enumerate() {
-        // SAFETY: row m's NR2 values lie in `c`, and a start row's in it
-        // (asserted by `run_wide`).
-        unsafe {
-            match start {
-                Start::Zero => {}
-                Start::Tile => {
-                    row[0] = _mm512_loadu_ps(cp.add(m * ldc));
-                    row[1] = _mm512_loadu_ps(cp.add(m * ldc + NR));
-                }
-                Start::Row(r) => {
-                    row[0] = _mm512_loadu_ps(r.as_ptr());
-                    row[1] = _mm512_loadu_ps(r.as_ptr().add(NR));
-                }
+    if let Some((sp, ld)) = start.rows(cp, ldc) {
+        for (m, row) in acc.iter_mut().enumerate() {
+            // SAFETY: row m's NR2 values lie in `c`, or in a start row
+            // (asserted by `run_wide`).
+            unsafe {
+                row[0] = _mm512_loadu_ps(sp.add(m * ld));
+                row[1] = _mm512_loadu_ps(sp.add(m * ld + NR));
             }
         }
     }
