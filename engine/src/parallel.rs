@@ -154,10 +154,17 @@ pub fn zeros<T: Elem>(n: usize) -> Vec<T> {
     if n < PAR_THRESHOLD {
         return pool::global().take_zeroed(n);
     }
-    let mut v = pool::global().take_empty(n);
-    // The capacity suffices: rayon writes in place, no reallocation.
-    v.par_extend(rayon::iter::repeat_n(T::ZERO, n));
-    v
+    #[cfg(feature = "safe-buffers")]
+    return pool::global().take_zeroed(n);
+    // Each piece is zeroed whole (a `memset`): rayon's `repeat_n` wrote value
+    // by value, 3.5% of an ST-CNN training step at one thread.
+    #[cfg(not(feature = "safe-buffers"))]
+    written(n, |f| {
+        let pieces: Vec<Filler<'_, T>> = f.chunks(CHUNK).collect();
+        pieces.into_par_iter().for_each(|p| {
+            p.zeroed();
+        });
+    })
 }
 
 /// A slot of a vector that [`written`] builds: uninitialised memory, or with

@@ -124,26 +124,44 @@ pub fn check_grads(params: &[&mut Param], grads: &[Tensor]) -> Result<f32, Optim
             p.value.shape(),
             g.shape()
         );
-        let bad = g.data().iter().filter(|v| !v.is_finite()).count();
-        if bad > 0 {
+        // One pass: a square of a finite f32 cannot overflow f64, so the
+        // sum is finite exactly when every value is.
+        let s = sum_squares(g.data());
+        if !s.is_finite() {
+            let bad = g.data().iter().filter(|v| !v.is_finite()).count();
             return Err(OptimError::NonFiniteGradient {
                 param: p.name.clone(),
                 count: bad,
             });
         }
-        ss += g.data().iter().map(|&v| v as f64 * v as f64).sum::<f64>();
+        ss += s;
     }
     Ok(ss.sqrt() as f32)
+}
+
+/// Σ x² in f64, in eight interleaved partial sums added in a fixed order
+/// (the same on every machine): one serial chain of f64 additions was 9% of
+/// a two-transformer FCN's training step.
+fn sum_squares(x: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v as f64 * v as f64;
+        }
+    }
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| v as f64 * v as f64)
+        .sum();
+    acc.iter().sum::<f64>() + tail
 }
 
 /// Scales gradients in place so their global norm is at most `max_norm`;
 /// returns the norm before clipping.
 pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f32) -> f32 {
-    let ss: f64 = grads
-        .iter()
-        .flat_map(|g| g.data().iter())
-        .map(|&v| v as f64 * v as f64)
-        .sum();
+    let ss: f64 = grads.iter().map(|g| sum_squares(g.data())).sum();
     let norm = ss.sqrt() as f32;
     if norm > max_norm {
         let s = max_norm / norm;

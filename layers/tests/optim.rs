@@ -136,6 +136,42 @@ fn non_finite_gradient_names_the_parameter_and_changes_nothing() {
 }
 
 #[test]
+fn gradient_norm_covers_every_value_and_finds_non_finite_ones_anywhere() {
+    // 19 values: two full groups of eight and a tail of three.
+    let g: Vec<f32> = (1..=19).map(|v| v as f32).collect();
+    let mut p = param("p", &[0.0; 19]);
+    let s = Sgd::new().step(&mut [&mut p], &[grad(&g)], 0.0).unwrap();
+    // Σ k² for k = 1..19 = 2,470.
+    assert_eq!(s.grad_norm, (2470.0f64).sqrt() as f32);
+    // The largest finite gradients square without overflow.
+    let s = Sgd::new()
+        .step(
+            &mut [&mut param("q", &[0.0; 2])],
+            &[grad(&[f32::MAX, -f32::MAX])],
+            0.0,
+        )
+        .unwrap();
+    assert_eq!(s.grad_norm, f32::INFINITY, "the norm itself exceeds f32");
+    for at in [0, 7, 8, 15, 16, 18] {
+        let mut bad = g.clone();
+        bad[at] = f32::NAN;
+        bad[(at + 5) % 19] = f32::INFINITY;
+        let e = Sgd::new()
+            .step(&mut [&mut param("w", &[0.0; 19])], &[grad(&bad)], 0.1)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            OptimError::NonFiniteGradient {
+                param: "w".into(),
+                count: 2
+            },
+            "non-finite values at {at} and {}",
+            (at + 5) % 19
+        );
+    }
+}
+
+#[test]
 #[should_panic(expected = "optimiser step")]
 fn mismatched_gradient_shape_panics() {
     let mut a = param("a", &[1.0, 2.0]);
