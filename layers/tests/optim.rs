@@ -171,6 +171,49 @@ fn gradient_norm_covers_every_value_and_finds_non_finite_ones_anywhere() {
     }
 }
 
+/// Every optimiser buffer of `opt`, for checking that none is subnormal.
+fn buffers(opt: &dyn Optimizer) -> Vec<f32> {
+    opt.state()
+        .tensors
+        .iter()
+        .flat_map(|(_, t)| t.data().to_vec())
+        .collect()
+}
+
+#[test]
+fn moments_of_a_gradient_that_stops_reach_zero_without_going_subnormal() {
+    // One step of gradient, then none: the moments decay geometrically
+    // (Adam's first by 0.9 a step, its second by 0.999, SGD's by 0.9) and
+    // must go straight from the normal range to zero.
+    let mut adam = Adam::new();
+    let mut sgd = Sgd::momentum(0.9);
+    let mut a = param("w", &[1.0, -1.0]);
+    let mut b = param("w", &[1.0, -1.0]);
+    let mut reached_zero = [false; 2];
+    for step in 0..100_000 {
+        let g = if step == 0 { [1e-3, -2e-3] } else { [0.0, 0.0] };
+        adam.step(&mut [&mut a], &[grad(&g)], 1e-3).unwrap();
+        if step < 2_000 {
+            sgd.step(&mut [&mut b], &[grad(&g)], 1e-3).unwrap();
+        }
+        for (k, opt) in [&adam as &dyn Optimizer, &sgd].into_iter().enumerate() {
+            let bufs = buffers(opt);
+            assert!(
+                bufs.iter()
+                    .all(|v| *v == 0.0 || v.abs() >= f32::MIN_POSITIVE),
+                "step {step}: a subnormal moment in {bufs:?}"
+            );
+            reached_zero[k] |= bufs.iter().all(|v| *v == 0.0);
+        }
+    }
+    assert_eq!(reached_zero, [true, true], "the moments never reached zero");
+    // A weight whose gradient stopped keeps its place once its moments vanish.
+    let before = a.value.data().to_vec();
+    adam.step(&mut [&mut a], &[grad(&[0.0, 0.0])], 1e-3)
+        .unwrap();
+    assert_eq!(a.value.data(), &before[..]);
+}
+
 #[test]
 #[should_panic(expected = "optimiser step")]
 fn mismatched_gradient_shape_panics() {
