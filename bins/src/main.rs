@@ -168,7 +168,7 @@ fn model_list() -> String {
         let t = name
             .rsplit_once('-')
             .and_then(|(_, t)| stn::transforms::lookup(t))
-            .filter(|_| name.starts_with("st-") || name.starts_with("2st-"));
+            .filter(|_| name.starts_with("st-") || name.starts_with("2st"));
         let what = t.map_or("no transformer", |r| r.summary);
         let paper = if stn::PAPER_MODELS.contains(&name.as_str()) {
             "  [Table 1]"

@@ -89,7 +89,7 @@ pub fn run(a: &crate::VizArgs, run_dir: &Path) -> Result<(), CliError> {
         };
         let theta = st.theta(&x, &ctx);
         let grid = st.grid(&theta);
-        let v = st.sample(&x, &theta);
+        let v = st.sample(&st.sampled_input(&x), &theta);
         frames.push(Frame {
             epoch,
             v: v.value().data().to_vec(),

@@ -67,10 +67,13 @@ struct Warp {
     out_hw: [usize; 2],
     /// H'×W'×2, normalised, x first.
     grid: Vec<f32>,
-    /// C×H'×W'.
+    /// The input channels V holds, in order (all, or the one the
+    /// transformer samples).
+    channels: Vec<usize>,
+    /// channels×H'×W'.
     v: Vec<f32>,
-    /// Per channel: V's ink as a share of the input channel's ink, both in
-    /// input pixel units (V's pixels cover the input at the grid's density).
+    /// Per channel of V: its ink as a share of the input channel's ink, both
+    /// in input pixel units (V's pixels cover the input at the grid's density).
     share: Vec<f32>,
 }
 
@@ -132,10 +135,16 @@ fn analyse(model: &Model, images: &Tensor, k: usize, index: usize, label: usize)
             let v = v.value().data().to_vec();
             let area = mean_cell_area(&grid, out_hw, side);
             let plane = out_hw[0] * out_hw[1];
-            let share = (0..c)
-                .map(|ch| {
+            let channels: Vec<usize> = match st.channel() {
+                Some(ch) => vec![ch],
+                None => (0..c).collect(),
+            };
+            let share = channels
+                .iter()
+                .enumerate()
+                .map(|(j, &ch)| {
                     let ink_in: f32 = image[ch * side * side..(ch + 1) * side * side].iter().sum();
-                    let ink_v: f32 = v[ch * plane..(ch + 1) * plane].iter().sum();
+                    let ink_v: f32 = v[j * plane..(j + 1) * plane].iter().sum();
                     if ink_in > 0.0 {
                         ink_v * area / ink_in
                     } else {
@@ -149,6 +158,7 @@ fn analyse(model: &Model, images: &Tensor, k: usize, index: usize, label: usize)
                 theta: theta.value().data().to_vec(),
                 out_hw,
                 grid,
+                channels,
                 v,
                 share,
             }
@@ -246,8 +256,8 @@ fn report(ex: &Example) -> String {
         let sh: Vec<String> = w
             .share
             .iter()
-            .enumerate()
-            .map(|(c, v)| format!("channel {} {:.0}%", c + 1, 100.0 * v))
+            .zip(&w.channels)
+            .map(|(v, c)| format!("channel {} {:.0}%", c + 1, 100.0 * v))
             .collect();
         let _ = write!(
             s,
@@ -353,8 +363,8 @@ fn render(ex: &Example, title: &str) -> Canvas {
         let sh: Vec<String> = w
             .share
             .iter()
-            .enumerate()
-            .map(|(c, v)| format!("ch{} {:.0}%", c + 1, 100.0 * v))
+            .zip(&w.channels)
+            .map(|(v, c)| format!("ch{} {:.0}%", c + 1, 100.0 * v))
             .collect();
         footer.push((
             format!(
@@ -412,12 +422,12 @@ fn render(ex: &Example, title: &str) -> Canvas {
         let short = w.name.split(' ').next().unwrap_or_default();
         c.text(x, title_y, &format!("V of {short}"), w.colour, 1);
         let vp = w.out_hw[0] * w.out_hw[1];
-        for ch in 0..ex.channels {
+        for (j, &ch) in w.channels.iter().enumerate() {
             let y = panels_y + ch as i64 * vh;
             c.blit_gray(
                 x,
                 y,
-                &w.v[ch * vp..(ch + 1) * vp],
+                &w.v[j * vp..(j + 1) * vp],
                 w.out_hw[1],
                 w.out_hw[0],
                 vs,
@@ -480,35 +490,43 @@ mod tests {
 
     #[test]
     fn two_transformer_pictures_draw_both_grids_in_their_colours() {
-        let model = stn::build_model_for(
-            "2st-fcn-aff",
-            stn::InputSpec {
-                channels: 2,
-                side: 42,
-                classes: 19,
-            },
-            3,
-        )
-        .unwrap();
-        assert!(handles(&model));
-        assert!(!handles(&stn::build_model("st-cnn-aff", 42, 3).unwrap()));
-        let img = Tensor::uniform(&[1, 2, 42, 42], 0.0, 1.0, &mut engine::rng::seeded(2));
-        let mut ex = analyse(&model, &img, 0, 7, 12);
-        ex.digits = vec![5, 7];
-        assert_eq!(ex.warps.len(), 2);
-        // Identity at initialisation: V holds all of each channel's ink.
-        for w in &ex.warps {
-            for s in &w.share {
-                assert!((s - 1.0).abs() < 0.05, "{s}");
+        for (name, channels) in [
+            ("2st-fcn-aff", [vec![0, 1], vec![0, 1]]),
+            ("2stc-fcn-aff", [vec![0], vec![1]]),
+        ] {
+            let model = stn::build_model_for(
+                name,
+                stn::InputSpec {
+                    channels: 2,
+                    side: 42,
+                    classes: 19,
+                },
+                3,
+            )
+            .unwrap();
+            assert!(handles(&model));
+            let img = Tensor::uniform(&[1, 2, 42, 42], 0.0, 1.0, &mut engine::rng::seeded(2));
+            let mut ex = analyse(&model, &img, 0, 7, 12);
+            ex.digits = vec![5, 7];
+            assert_eq!(ex.warps.len(), 2);
+            for (w, ch) in ex.warps.iter().zip(&channels) {
+                assert_eq!(&w.channels, ch, "{name}: {}", w.name);
+                assert_eq!(w.v.len(), ch.len() * 28 * 28);
+                // Identity at initialisation: V holds all of each channel's ink.
+                for s in &w.share {
+                    assert!((s - 1.0).abs() < 0.05, "{name}: {s}");
+                }
             }
+            assert!(report(&ex).contains("5 + 7 = 12"));
+            let pic = render(&ex, "t");
+            let has = |col: Rgb| {
+                (0..pic.height()).any(|y| (0..pic.width()).any(|x| pic.get(x, y) == col))
+            };
+            for w in &ex.warps {
+                assert!(has(w.colour), "{name}: {} is drawn", w.name);
+            }
+            assert_ne!(ex.warps[0].colour, ex.warps[1].colour);
         }
-        assert!(report(&ex).contains("5 + 7 = 12"));
-        let pic = render(&ex, "t");
-        let has =
-            |col: Rgb| (0..pic.height()).any(|y| (0..pic.width()).any(|x| pic.get(x, y) == col));
-        for w in &ex.warps {
-            assert!(has(w.colour), "{} is drawn", w.name);
-        }
-        assert_ne!(ex.warps[0].colour, ex.warps[1].colour);
+        assert!(!handles(&stn::build_model("st-cnn-aff", 42, 3).unwrap()));
     }
 }

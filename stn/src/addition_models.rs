@@ -5,6 +5,7 @@
 //! |-------------------|-----------------------------------------------------------------|
 //! | `2st-fcn-*`       | two transformers (FC localisation nets) → concat → the FCN      |
 //! | `2st-cnn-*`       | two transformers (conv localisation nets) → concat → the CNN    |
+//! | `2stc-fcn-*`, `2stc-cnn-*` | the same, but transformer k samples channel k only      |
 //! | `st-*` (C > 1)    | one transformer, sampling as below, → the FCN or CNN            |
 //! | `fcn` (C > 1)     | the FCN, its hidden width matched to `2st-fcn-aff`'s parameters |
 //!
@@ -16,7 +17,12 @@
 //! reached 8.8% with two affine transformers. (Table 1's single-channel
 //! models sample 56×56 and average-pool ×2 instead; sampling 28×28 directly
 //! makes the two-transformer FCN twice as fast, hence twice the epochs in a
-//! budget.) Training decides which digit each transformer attends to. `cnn`
+//! budget.) Training decides which digit each transformer attends to. In
+//! the `2stc-*` models each transformer still sees both channels but
+//! samples one (transformer k channel k mod C), so the classifier sees
+//! 2×28×28, one warped digit per transformer: the reading of the
+//! appendix ("each sees both channels, outputs one"). On the validation
+//! split it learns far faster (docs/results/recipe.md). `cnn`
 //! on several channels is the CNN of [`crate::models`] with C input
 //! channels.
 
@@ -35,15 +41,24 @@ pub const BRANCHES: usize = 2;
 /// Prefix of the names of the models with [`BRANCHES`] transformers.
 pub const PARALLEL_PREFIX: &str = "2st-";
 
-/// `2st-fcn-<t>` then `2st-cnn-<t>` for every registered transform `t`.
+/// Prefix of the models with [`BRANCHES`] transformers each sampling one
+/// input channel (transformer b channel b mod C; their localisation nets
+/// see every channel), so the classifier sees one warped digit per
+/// transformer.
+pub const SPLIT_PREFIX: &str = "2stc-";
+
+/// `2st-fcn-<t>`, `2st-cnn-<t>`, then the same with [`SPLIT_PREFIX`], for
+/// every registered transform `t`.
 pub fn parallel_model_names() -> Vec<String> {
     let mut v = Vec::new();
-    for kind in ["fcn", "cnn"] {
-        v.extend(
-            REGISTRY
-                .iter()
-                .map(|r| format!("{PARALLEL_PREFIX}{kind}-{}", r.short)),
-        );
+    for prefix in [PARALLEL_PREFIX, SPLIT_PREFIX] {
+        for kind in ["fcn", "cnn"] {
+            v.extend(
+                REGISTRY
+                    .iter()
+                    .map(|r| format!("{prefix}{kind}-{}", r.short)),
+            );
+        }
     }
     v
 }
@@ -57,11 +72,14 @@ pub(crate) fn build(
     seed: u64,
 ) -> Result<Option<Model>, UnknownModel> {
     if let Some(rest) = name.strip_prefix(PARALLEL_PREFIX) {
-        return with_transformers(name, rest, input, seed, BRANCHES).map(Some);
+        return with_transformers(name, rest, input, seed, BRANCHES, false).map(Some);
+    }
+    if let Some(rest) = name.strip_prefix(SPLIT_PREFIX) {
+        return with_transformers(name, rest, input, seed, BRANCHES, true).map(Some);
     }
     if input.channels > 1 {
         if let Some(rest) = name.strip_prefix("st-") {
-            return with_transformers(name, rest, input, seed, 1).map(Some);
+            return with_transformers(name, rest, input, seed, 1, false).map(Some);
         }
         if name == "fcn" {
             return Ok(Some(matched_fcn(input, seed)));
@@ -71,13 +89,15 @@ pub(crate) fn build(
 }
 
 /// `<kind>-<t>` behind `count` transformers in parallel (one: a plain
-/// transformer named `st`), then the classifier.
+/// transformer named `st`), each sampling one channel if `split`, then the
+/// classifier.
 fn with_transformers(
     name: &str,
     rest: &str,
     input: InputSpec,
     seed: u64,
     count: usize,
+    split: bool,
 ) -> Result<Model, UnknownModel> {
     let unknown = || UnknownModel(name.to_string());
     let (kind, t) = rest.split_once('-').ok_or_else(unknown)?;
@@ -105,17 +125,22 @@ fn with_transformers(
             } else {
                 format!("st{b}")
             };
-            SpatialTransformer::new(
+            let st = SpatialTransformer::new(
                 &st_name,
                 Box::new(loc),
                 feats,
                 (t.make)(),
                 [out, out],
                 SampleOptions::default(),
-            )
+            );
+            if split {
+                st.sampling_channel((b - 1) % c)
+            } else {
+                st
+            }
         })
         .collect();
-    let cls_c = count * c;
+    let cls_c = if split { count } else { count * c };
     let mut classifier = if kind == "cnn" {
         cnn(cls_c, out, k, &mut rng)
     } else {
@@ -148,7 +173,7 @@ fn fcn_params(d: usize, h: usize, k: usize) -> usize {
 /// count reaches that of `2st-fcn-aff` on the same input (as in the paper,
 /// every model has about the same number of parameters).
 pub fn matched_fcn_hidden(input: InputSpec) -> usize {
-    let target = with_transformers("2st-fcn-aff", "fcn-aff", input, 0, BRANCHES)
+    let target = with_transformers("2st-fcn-aff", "fcn-aff", input, 0, BRANCHES, false)
         .map(|m| layers::param_count(&m))
         .unwrap_or(0);
     let d = input.channels * input.side * input.side;

@@ -31,6 +31,7 @@ pub struct SpatialTransformer {
     transform: Box<dyn Transform>,
     out_hw: [usize; 2],
     opts: SampleOptions,
+    channel: Option<usize>,
 }
 
 impl SpatialTransformer {
@@ -57,6 +58,27 @@ impl SpatialTransformer {
             transform,
             out_hw,
             opts,
+            channel: None,
+        }
+    }
+
+    /// The same transformer sampling only input channel `c` (its
+    /// localisation net still sees every channel): the output is N×1×H'×W'.
+    pub fn sampling_channel(mut self, c: usize) -> SpatialTransformer {
+        self.channel = Some(c);
+        self
+    }
+
+    /// The one input channel this transformer samples, if not all.
+    pub fn channel(&self) -> Option<usize> {
+        self.channel
+    }
+
+    /// What the sampler reads: the input, or its sampled channel.
+    pub fn sampled_input(&self, x: &Var) -> Var {
+        match self.channel {
+            Some(c) => x.narrow(1, c, 1),
+            None => x.clone(),
         }
     }
 
@@ -100,7 +122,7 @@ impl SpatialTransformer {
 impl Module for SpatialTransformer {
     fn forward(&self, x: &Var, ctx: &Ctx) -> Var {
         let theta = self.theta(x, ctx);
-        self.sample(x, &theta)
+        self.sample(&self.sampled_input(x), &theta)
     }
 
     fn params(&self) -> Vec<&Param> {
@@ -114,8 +136,12 @@ impl Module for SpatialTransformer {
     }
 
     fn describe(&self) -> String {
+        let channel = match self.channel {
+            Some(c) => format!(", channel {}", c + 1),
+            None => String::new(),
+        };
         format!(
-            "SpatialTransformer {} ({}, {} params, out {}×{})",
+            "SpatialTransformer {} ({}, {} params, out {}×{}{channel})",
             self.name,
             self.transform.name(),
             self.transform.num_params(),
@@ -129,7 +155,17 @@ impl Module for SpatialTransformer {
             input.len() == 4,
             "SpatialTransformer: input must be N×C×H×W, got {input:?}"
         );
-        vec![input[0], input[1], self.out_hw[0], self.out_hw[1]]
+        if let Some(c) = self.channel {
+            assert!(
+                c < input[1],
+                "SpatialTransformer {}: samples channel {} of a {}-channel input",
+                self.name,
+                c + 1,
+                input[1]
+            );
+        }
+        let c = if self.channel.is_some() { 1 } else { input[1] };
+        vec![input[0], c, self.out_hw[0], self.out_hw[1]]
     }
 
     fn add_prefix(&mut self, prefix: &str) {
@@ -207,7 +243,7 @@ impl Module for ParallelTransformers {
 
     fn output_shape(&self, input: &[usize]) -> Vec<usize> {
         let mut s = self.branches[0].output_shape(input);
-        s[1] *= self.branches.len();
+        s[1] = self.branches.iter().map(|b| b.output_shape(input)[1]).sum();
         s
     }
 

@@ -78,7 +78,7 @@ pub fn model_help() -> String {
         })
         .collect();
     format!(
-        "Model: fcn, cnn, st-fcn-<t> or st-cnn-<t> (2st-fcn-<t>, 2st-cnn-<t>: two transformers in parallel) with the transform <t> one of {} (`warpgrad info --list`)",
+        "Model: fcn, cnn, st-fcn-<t> or st-cnn-<t> (2st-fcn-<t>, 2st-cnn-<t>: two transformers in parallel; 2stc-…: each samples one channel) with the transform <t> one of {} (`warpgrad info --list`)",
         ts.join(", ")
     )
 }
@@ -327,7 +327,7 @@ impl Model {
             .iter()
             .map(|st| {
                 let theta = st.theta(x, ctx);
-                let v = st.sample(x, &theta);
+                let v = st.sample(&st.sampled_input(x), &theta);
                 (theta, v)
             })
             .collect();
@@ -361,7 +361,7 @@ impl Model {
         let (h, parts) = match &self.st {
             Some(st) => {
                 let theta = st.theta(x, ctx);
-                let v = st.sample(x, &theta);
+                let v = st.sample(&st.sampled_input(x), &theta);
                 (v.clone(), Some((theta, v)))
             }
             None => (x.clone(), None),

@@ -151,7 +151,13 @@ fn gradient_direction(m: &Model, grads: &[Tensor], keep: impl Fn(&str) -> bool) 
 
 #[test]
 fn two_transformer_gradients_match_finite_differences() {
-    for name in ["2st-fcn-aff", "2st-fcn-proj", "2st-fcn-tps", "2st-cnn-aff"] {
+    for name in [
+        "2st-fcn-aff",
+        "2st-fcn-proj",
+        "2st-fcn-tps",
+        "2st-cnn-aff",
+        "2stc-fcn-proj",
+    ] {
         let mut m = build_model_for(name, ADD28, 3).unwrap();
         move_heads(&mut m, 4);
         let x = linear_images(3, 2, 28);
@@ -263,6 +269,46 @@ fn both_transformers_see_both_channels_and_feed_the_classifier() {
         let table = layers::layer_table(&m, &[1, 2, 42, 42]);
         assert!(table.contains("ParallelTransformers ×2") && table.contains("[1, 4, 28, 28]"));
         assert!(!table.contains("AvgPool"), "{table}");
+    }
+}
+
+#[test]
+fn split_transformers_each_sample_their_own_channel() {
+    // 28×28 in and out: at the identity each transformer's output is its
+    // channel exactly, while its localisation net still reads both.
+    let x = linear_images(2, 2, 28);
+    for name in ["2stc-fcn-aff", "2stc-cnn-tps"] {
+        let m = build_model_for(name, ADD28, 5).unwrap();
+        let (logits, parts) = m.forward_branches(&Var::constant(x.clone()), &Ctx::eval());
+        assert_eq!(logits.shape(), &[2, 19]);
+        for (b, (st, (_, v))) in m.transformers().iter().zip(&parts).enumerate() {
+            assert_eq!(st.channel(), Some(b), "{name}");
+            let own = x.narrow(1, b, 1);
+            let off = v
+                .value()
+                .data()
+                .iter()
+                .zip(own.data())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            // The channels differ by 0.5 everywhere, so this tells them apart.
+            assert!(off < 1e-5, "{name}: transformer {} is {off} off", b + 1);
+        }
+        let first = m
+            .params()
+            .into_iter()
+            .find(|p| p.name.ends_with("loc.fc1.weight") || p.name.ends_with("loc.conv1.weight"))
+            .unwrap();
+        let in_features = first.value.numel() / first.value.shape()[0];
+        assert!(
+            in_features == 2 * 28 * 28 || in_features == 2 * 5 * 5,
+            "{name}"
+        );
+        let table = layers::layer_table(&m, &[1, 2, 28, 28]);
+        assert!(
+            table.contains("channel 2") && table.contains("[1, 2, 28, 28]"),
+            "{table}"
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! The transform registry drives the models: every registered transform
 //! builds as `st-fcn-<t>` and `st-cnn-<t>` (and `2st-fcn-<t>`, `2st-cnn-<t>`
-//! with two transformers in parallel), under each of its names.
+//! with two transformers in parallel, `2stc-…` with each sampling one
+//! channel), under each of its names.
 
 use engine::{Tensor, Var};
 use layers::{Ctx, Module};
@@ -10,7 +11,7 @@ use stn::{build_model, model_names, PAPER_MODELS};
 #[test]
 fn every_generated_model_name_builds_and_runs() {
     let names = model_names();
-    assert_eq!(names.len(), 2 + 4 * REGISTRY.len());
+    assert_eq!(names.len(), 2 + 6 * REGISTRY.len());
     let x = Var::constant(Tensor::uniform(
         &[2, 1, 42, 42],
         0.0,
@@ -21,7 +22,7 @@ fn every_generated_model_name_builds_and_runs() {
         let m = build_model(name, 42, 5).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.forward(&x, &Ctx::eval()).shape(), [2, 10], "{name}");
         let sts = m.transformers();
-        let want = if name.starts_with("2st-") {
+        let want = if name.starts_with("2st") {
             2
         } else {
             usize::from(name.starts_with("st-"))
